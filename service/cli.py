@@ -1,0 +1,438 @@
+"""The ``passeur`` command: a thin layer over typed functions.
+
+Logging is configured once here; heavy imports (torch, transformers) happen only after
+the arguments, the settings and the model cache have been checked, so a mistake costs
+well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from service import __version__
+from service.errors import PasseurError
+from service.settings import SUMMARY_MODES_CLI, Settings
+
+log = logging.getLogger("passeur")
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+class UsageError(Exception):
+    """A mistake in the command line or the set-up: message printed, exit code 2."""
+
+
+def _settings(args: argparse.Namespace, **fields: object) -> Settings:
+    overrides = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise UsageError(f"invalid settings: {problems}") from exc
+
+
+# -- passeur translate --------------------------------------------------------
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from service.batch import JsonlWriter, MarkdownWriter, count_articles, done_ids, expand_paths
+    from service.runtime import load_pipeline, load_registry, plan_models
+
+    settings = _settings(
+        args,
+        translation_model=args.translation_model,
+        summary_model=args.summary_model,
+        beam=args.beam,
+        bullets=args.bullets,
+        summary_mode=args.summary_mode,
+        device=args.device,
+        threads=args.threads,
+        batch_articles=args.batch_articles,
+        max_article_chars=args.max_chars,
+    )
+    out = Path(args.out) if args.out else None
+    if args.resume and (out is None or args.format != "jsonl"):
+        raise UsageError("--resume needs --out FILE with --format jsonl")
+    if out and out.exists() and out.stat().st_size and not (args.resume or args.overwrite):
+        raise UsageError(
+            f"{out} already exists: pass --resume to continue it or --overwrite to replace it"
+        )
+    try:
+        files = expand_paths(args.paths or ["-"])
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    if not files:
+        raise UsageError(f"no .txt or .jsonl files under {' '.join(args.paths)}")
+
+    plan = plan_models(settings, load_registry(settings))  # fails fast, before torch
+    skip = done_ids(out) if (out and args.resume) else set()
+    pipeline = load_pipeline(settings, plan)
+
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fh = out.open("a" if args.resume else "w", encoding="utf-8")
+    else:
+        fh = sys.stdout
+    writer = (JsonlWriter if args.format == "jsonl" else MarkdownWriter)(
+        fh, durable=out is not None
+    )
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    try:
+        summary = _run_batch(
+            pipeline, files, writer, settings, skip, args.source_lang, show, count_articles(files)
+        )
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted; the records written so far are complete: rerun with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        if fh is not sys.stdout:
+            fh.close()
+    print(
+        f"{summary['ok']} translated, {summary['failed']} failed, {summary['skipped']} skipped"
+        + (f" -> {out}" if out else ""),
+        file=sys.stderr,
+    )
+    return EXIT_SOME_FAILED if summary["failed"] else EXIT_OK
+
+
+def _run_batch(pipeline, files, writer, settings, skip, source_lang, show, total) -> dict[str, int]:
+    from tqdm import tqdm
+
+    from service.batch import InputItem, iter_inputs
+    from service.schemas import ArticleResult
+
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "sentences": 0}
+    seen = set(skip)
+    bar = tqdm(total=total, unit="article", file=sys.stderr, disable=not show, dynamic_ncols=True)
+
+    def flush(group: list[InputItem]) -> None:
+        articles = [item.article for item in group if item.article is not None]
+        base = counts["sentences"]
+
+        def progress(stage: str, done: int, of: int) -> None:
+            bar.set_postfix_str(f"{stage}: {base + done} sentences", refresh=True)
+
+        results = iter(pipeline.run_many(articles, progress=progress) if articles else [])
+        for item in group:
+            result = (
+                next(results)
+                if item.article is not None
+                else ArticleResult.failed(item.id, item.source_lang, item.error or {})
+            )
+            writer.write(result)
+            counts["failed" if result.error else "ok"] += 1
+            counts["sentences"] += len(result.sentences)
+            if result.error:
+                log.warning("article %s failed: %s", result.id, result.error.get("message"))
+            bar.update(1)
+
+    group: list[InputItem] = []
+    for item in iter_inputs(files, sys.stdin.buffer, default_lang=source_lang):
+        if item.id in seen:
+            if item.id in skip:
+                counts["skipped"] += 1
+                bar.update(1)
+                continue
+            item.article = None
+            item.error = {
+                "code": "duplicate_id",
+                "message": f"id {item.id!r} appears more than once in the input",
+            }
+        seen.add(item.id)
+        group.append(item)
+        if sum(1 for g in group if g.article) >= settings.batch_articles:
+            flush(group)
+            group = []
+    if group:
+        flush(group)
+    bar.close()
+    return counts
+
+
+# -- passeur worker / serve ---------------------------------------------------
+
+
+def _service_settings(args: argparse.Namespace, **extra: object) -> Settings:
+    return _settings(
+        args,
+        store=args.store,
+        translation_model=args.translation_model,
+        summary_model=args.summary_model,
+        summary_mode=args.summary_mode,
+        device=args.device,
+        threads=args.threads,
+        **extra,
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from service.serve import run_worker
+
+    return run_worker(_service_settings(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.serve import serve
+
+    return serve(_service_settings(args, host=args.host, port=args.port, workers=args.workers))
+
+
+# -- passeur models -----------------------------------------------------------
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from service.runtime import load_registry
+
+    registry = load_registry(_settings(args))
+    rows = [("name", "task", "pair", "hub id @ revision", "cached")]
+    for name in registry.names():
+        e = registry.entries[name]
+        rows.append(
+            (
+                name,
+                e.task,
+                e.pair,
+                f"{e.hub_id}@{e.revision[:12]}",
+                "yes" if registry.is_cached(e) else "no",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"cache folder: {registry.cache_dir}")
+    return EXIT_OK
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    from service.errors import UnknownModel
+    from service.registry import pull
+    from service.runtime import load_registry
+
+    registry = load_registry(_settings(args))
+    names = args.names or registry.names()
+    entries = []
+    for name in names:
+        entry = registry.lookup(name)
+        if entry is None:
+            raise UnknownModel(
+                f"unknown model {name!r}; registry names: {', '.join(registry.names())}"
+            )
+        entries.append(entry)
+    failed = 0
+    for entry in entries:
+        try:
+            report = pull(registry, entry, force=args.force)
+        except Exception as exc:  # noqa: BLE001 - network errors come in many types
+            print(f"failed {entry.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if report.skipped:
+            print(f"skipped {entry.name}: already in {report.path} (--force to download again)")
+        else:
+            print(f"pulled {entry.name}: {', '.join(report.downloaded)} -> {report.path}")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+# -- passeur detect -----------------------------------------------------------
+
+
+LANGUAGES_HELP = "comma-separated ISO 639-1 codes (default fr,en,de,es,it,pt,nl,ca,ro)"
+
+
+def _language_codes(raw: str | None) -> list[str] | None:
+    return [code for code in raw.split(",") if code.strip()] if raw else None
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from service.batch import expand_paths, iter_inputs
+    from service.langid import DEFAULT_LANGUAGES, LanguageIdentifier
+
+    codes = _language_codes(args.languages) or DEFAULT_LANGUAGES
+    identifier = LanguageIdentifier(codes, default=args.default)
+    try:
+        files = expand_paths(args.paths or ["-"])
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    if not files:
+        raise UsageError(f"no .txt or .jsonl files under {' '.join(args.paths)}")
+    failed = 0
+    for item in iter_inputs(files, sys.stdin.buffer, default_lang=identifier.default):
+        if item.article is None:
+            record = {"id": item.id, "error": item.error}
+            failed += 1
+        else:
+            record = {"id": item.id, **identifier.detect_article(item.article.text).to_dict()}
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+# -- passeur eval -------------------------------------------------------------
+
+
+def cmd_eval_segmentation(args: argparse.Namespace) -> int:
+    from service.segmentation_eval import evaluate_boundaries
+
+    path = Path(args.data) if args.data else SHARED_DATA / "flores200_devtest" / "fra_Latn.devtest"
+    if not path.is_file():
+        raise UsageError(f"no such file: {path} (pass --data FILE, one sentence a line)")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    report = evaluate_boundaries(
+        lines, lines_per_paragraph=args.lines_per_paragraph, lang=args.lang
+    )
+    print(json.dumps({"data": str(path), **report}, indent=2))
+    return EXIT_OK
+
+
+def cmd_eval_langid(args: argparse.Namespace) -> int:
+    from service.langid import DEFAULT_LANGUAGES, LanguageIdentifier
+    from service.langid_eval import evaluate_langid, load_flores
+
+    if args.paragraph_size < 1 or args.every < 1:
+        raise UsageError("--paragraph-size and --every must be at least 1")
+    data_dir = Path(args.data_dir) if args.data_dir else SHARED_DATA / "flores200_devtest"
+    codes = _language_codes(args.languages) or DEFAULT_LANGUAGES
+    identifier = LanguageIdentifier(codes, default=args.default)
+    try:
+        corpus = load_flores(data_dir, identifier.languages)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(f"{exc} (pass --data-dir DIR holding e.g. fra_Latn.devtest)") from exc
+    report = evaluate_langid(identifier, corpus, args.paragraph_size, every=args.every)
+    print(json.dumps({"data": str(data_dir), **report}, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+# -- parser -------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="passeur", description="French→English news translation with bullet summaries"
+    )
+    parser.add_argument("--version", action="version", version=f"passeur {__version__}")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tr = sub.add_parser("translate", help="translate and summarise articles (the batch script)")
+    tr.add_argument(
+        "paths", nargs="*", help=".txt files, .jsonl files, folders, or - for stdin (default)"
+    )
+    tr.add_argument("--out", help="write records here (default: stdout)")
+    tr.add_argument("--format", choices=("jsonl", "markdown"), default="jsonl")
+    tr.add_argument("--resume", action="store_true", help="skip ids already in --out")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    tr.add_argument("--translation-model", help="registry name, hub id or local folder")
+    tr.add_argument("--summary-model", help="registry name, hub id or local folder")
+    tr.add_argument("--summary-mode", choices=SUMMARY_MODES_CLI)
+    tr.add_argument("--bullets", type=int, help="bullets per article (1-10, default 5)")
+    tr.add_argument("--beam", type=int, help="beam size (default: the registry's)")
+    tr.add_argument("--source-lang", default="fr", help="language of .txt input (default fr)")
+    tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    tr.add_argument("--threads", type=int, help="torch threads (0: torch's default)")
+    tr.add_argument("--batch-articles", type=int, help="articles whose sentences share batches")
+    tr.add_argument("--max-chars", type=int, help="longest article accepted, in characters")
+    tr.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    tr.set_defaults(func=cmd_translate)
+
+    def service_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--store", help="job store URL: sqlite:///PATH (default: data/jobs.db), memory://"
+        )
+        p.add_argument("--translation-model", help="registry name, hub id or local folder")
+        p.add_argument("--summary-model", help="registry name, hub id or local folder")
+        p.add_argument(
+            "--summary-mode", choices=SUMMARY_MODES_CLI, help="default for jobs that do not say"
+        )
+        p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+        p.add_argument(
+            "--threads", type=int, help="torch threads per worker (default: cores / workers)"
+        )
+
+    wk = sub.add_parser("worker", help="run a worker process on a job store")
+    service_flags(wk)
+    wk.set_defaults(func=cmd_worker)
+
+    sv = sub.add_parser("serve", help="the HTTP API plus worker processes (zero set-up)")
+    service_flags(sv)
+    sv.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default 8000)")
+    sv.add_argument(
+        "--workers", type=int, help="worker processes to start (0: API only; default 1)"
+    )
+    sv.set_defaults(func=cmd_serve)
+
+    models = sub.add_parser("models", help="the model registry and cache").add_subparsers(
+        dest="models_command", required=True
+    )
+    ls = models.add_parser("list", help="registry entries and whether each is in the cache")
+    ls.set_defaults(func=cmd_models_list)
+    pl = models.add_parser("pull", help="download models at their pinned revisions")
+    pl.add_argument("names", nargs="*", help="registry names (default: all)")
+    pl.add_argument("--force", action="store_true", help="download again even if cached")
+    pl.set_defaults(func=cmd_models_pull)
+
+    det = sub.add_parser("detect", help="language of each article and paragraph (JSON lines)")
+    det.add_argument(
+        "paths", nargs="*", help=".txt or .jsonl files, folders, - for stdin (default)"
+    )
+    det.add_argument("--languages", help=LANGUAGES_HELP)
+    det.add_argument("--default", default="fr", help="language of text too short to judge")
+    det.set_defaults(func=cmd_detect)
+
+    ev = sub.add_parser("eval", help="quality measurements").add_subparsers(
+        dest="eval_command", required=True
+    )
+    seg = ev.add_parser("segmentation", help="sentence boundaries found on FLORES-style data")
+    seg.add_argument("--data", help="one sentence a line (default: FLORES-200 French devtest)")
+    seg.add_argument("--lines-per-paragraph", type=int, default=10)
+    seg.add_argument("--lang", default="fr")
+    seg.set_defaults(func=cmd_eval_segmentation)
+    lid = ev.add_parser("langid", help="language identification accuracy on FLORES-200")
+    lid.add_argument(
+        "--data-dir", help="folder of fra_Latn.devtest etc. (default: shared FLORES-200)"
+    )
+    lid.add_argument("--paragraph-size", type=int, default=5, help="sentences per paragraph")
+    lid.add_argument("--every", type=int, default=1, help="keep one sentence and paragraph in N")
+    lid.add_argument("--languages", help=LANGUAGES_HELP)
+    lid.add_argument("--default", default="fr", help="language of text too short to judge")
+    lid.set_defaults(func=cmd_eval_langid)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from service.log import configure_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # The batch script draws a progress bar; INFO lines would tear it.
+    default_level = "WARNING" if args.command == "translate" else "INFO"
+    configure_logging(args.log_level or default_level)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"passeur: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PasseurError as exc:
+        print(f"passeur: error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

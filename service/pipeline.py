@@ -1,0 +1,331 @@
+"""One article end to end: segmentation, translation, reassembly, guards, summary.
+
+The pipeline receives its models; it never looks them up. Several articles can go through
+together (:meth:`Pipeline.run_many`): their segments share length-sorted batches, which is
+where most of the speed on a CPU comes from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from service.errors import EmptyText, PasseurError, TextTooLong, UnsupportedLanguage
+from service.guards import joined
+from service.schemas import (
+    Article,
+    ArticleOptions,
+    ArticleResult,
+    Bullet,
+    Flag,
+    ParagraphResult,
+    SentenceResult,
+    TitleResult,
+)
+from service.segmentation import Sentence, fit_to_budget, segment_article, split_sentences
+from service.seq2seq import Seq2SeqBackend
+from service.settings import Settings
+from service.translation import translate_segments
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: may raise to stop the work (a cancelled job)."""
+
+TITLE = -1  # owner index of title segments
+
+
+class Summariser(Protocol):
+    """Bullets from English sentences; implemented in :mod:`service.summarisation`."""
+
+    def info(self, mode: str) -> dict[str, str] | None: ...
+
+    def summarise(
+        self, sentences: list[str], *, mode: str, count: int, drop_unsupported: bool
+    ) -> tuple[list[Bullet], list[Flag]]: ...
+
+
+@dataclass
+class _Prepared:
+    """An article after segmentation: its sentences and the segments to translate."""
+
+    article: Article
+    sentences: list[Sentence]
+    title_source: str | None
+    segments: list[tuple[int, str]] = field(default_factory=list)  # (owner sentence, text)
+    flags: list[Flag] = field(default_factory=list)
+    started: float = 0.0
+    segmentation_s: float = 0.0
+    translation_s: float = 0.0  # shared by the articles batched together
+
+
+class Pipeline:
+    """Translate and summarise articles with the models it is given."""
+
+    def __init__(
+        self,
+        translators: Mapping[str, Seq2SeqBackend],
+        summariser: Summariser | None,
+        settings: Settings,
+        *,
+        target_lang: str = "en",
+    ) -> None:
+        self.translators = dict(translators)
+        self.summariser = summariser
+        self.settings = settings
+        self.target_lang = target_lang
+
+    def run(
+        self,
+        article: Article,
+        options: ArticleOptions | None = None,
+        progress: ProgressFn | None = None,
+    ) -> ArticleResult:
+        return self.run_many([article], options, progress)[0]
+
+    def run_many(
+        self,
+        articles: Sequence[Article],
+        options: ArticleOptions | None = None,
+        progress: ProgressFn | None = None,
+    ) -> list[ArticleResult]:
+        """Results in the order of ``articles``; an article with bad input gets a result
+        with its ``error`` set and does not stop the others."""
+        options = options or ArticleOptions()
+        results: list[ArticleResult | None] = [None] * len(articles)
+        prepared: dict[int, _Prepared] = {}
+        for i, article in enumerate(articles):
+            try:
+                prepared[i] = self._prepare(article)
+            except PasseurError as exc:
+                results[i] = ArticleResult.failed(article.id, article.source_lang, exc.to_dict())
+
+        translated = self._translate(prepared, options, progress)
+        for i, prep in prepared.items():
+            results[i] = self._finish(prep, translated.get(i, {}), options, progress)
+        return [r for r in results if r is not None]
+
+    # -- steps ---------------------------------------------------------------
+
+    def _check(self, article: Article) -> None:
+        size = len(article.text) + len(article.title or "")
+        if not article.text.strip():
+            raise EmptyText("the article text is empty")
+        limit = self.settings.max_article_chars
+        if size > limit:
+            raise TextTooLong(
+                f"article is {size} characters, over the limit of {limit} "
+                "(PASSEUR_MAX_ARTICLE_CHARS); split it or raise the limit",
+                limit=limit,
+                size=size,
+            )
+        if article.source_lang != self.target_lang and article.source_lang not in self.translators:
+            pairs = sorted(f"{s}-{self.target_lang}" for s in self.translators)
+            raise UnsupportedLanguage(
+                f"no translation model loaded for {article.source_lang}->{self.target_lang}; "
+                f"loaded: {', '.join(pairs) or 'none'}",
+                supported=pairs,
+            )
+
+    def _prepare(self, article: Article) -> _Prepared:
+        self._check(article)
+        started = time.perf_counter()
+        sentences = segment_article(article.text, article.source_lang)
+        title = (article.title or "").strip() or None
+        prep = _Prepared(article, sentences, title, started=started)
+        backend = self.translators.get(article.source_lang)
+        if backend is not None:
+            if title:
+                for start, end in split_sentences(title, article.source_lang):
+                    self._add_segments(prep, backend, TITLE, title[start:end])
+            for index, sentence in enumerate(sentences):
+                self._add_segments(prep, backend, index, sentence.text)
+        prep.segmentation_s = time.perf_counter() - started
+        return prep
+
+    def _add_segments(
+        self, prep: _Prepared, backend: Seq2SeqBackend, owner: int, text: str
+    ) -> None:
+        pieces = fit_to_budget(text, backend.count_tokens, backend.max_source_tokens)
+        prep.segments.extend((owner, p.text) for p in pieces)
+        cuts = {p.cut for p in pieces if p.cut}
+        if cuts:
+            how = (
+                "at clause punctuation"
+                if cuts == {"clause"}
+                else "hard (no clause punctuation fitted)"
+            )
+            prep.flags.append(
+                Flag(
+                    "sentence_split",
+                    None if owner == TITLE else owner,
+                    f"{'title' if owner == TITLE else 'sentence'} of "
+                    f"{backend.count_tokens(text)} tokens cut into {len(pieces)} pieces {how} "
+                    f"to fit the model's {backend.max_source_tokens}-token budget",
+                )
+            )
+
+    def _translate(
+        self,
+        prepared: Mapping[int, _Prepared],
+        options: ArticleOptions,
+        progress: ProgressFn | None,
+    ) -> dict[int, dict[int, list[tuple[str, list[tuple[str, str]]]]]]:
+        """Translate the segments of all articles, batched together per language.
+
+        Returns, per article, per owner sentence, the translated pieces with their flags.
+        """
+        out: dict[int, dict[int, list[tuple[str, list[tuple[str, str]]]]]] = {}
+        by_lang: dict[str, list[tuple[int, int, str]]] = {}
+        for i, prep in prepared.items():
+            for owner, text in prep.segments:
+                by_lang.setdefault(prep.article.source_lang, []).append((i, owner, text))
+        total_sentences = sum(len(p.sentences) for p in prepared.values())
+        total_segments = sum(len(v) for v in by_lang.values()) or 1
+        done = 0
+
+        def on_batch(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(
+                    "translation", round(done * total_sentences / total_segments), total_sentences
+                )
+
+        for lang, items in by_lang.items():
+            backend = self.translators[lang]
+            beam = (
+                options.beam
+                or self.settings.beam
+                or int(backend.model.generation.get("num_beams", 4))
+            )
+            started = time.perf_counter()
+            outcomes = translate_segments(
+                backend,
+                [text for _, _, text in items],
+                beam=beam,
+                batch_tokens=self.settings.batch_tokens,
+                on_batch=on_batch,
+            )
+            elapsed = time.perf_counter() - started
+            for (i, owner, _), outcome in zip(items, outcomes, strict=True):
+                out.setdefault(i, {}).setdefault(owner, []).append(
+                    (outcome.translation, outcome.flags)
+                )
+            for i in {i for i, _, _ in items}:
+                prepared[i].translation_s += elapsed
+        return out
+
+    def _finish(
+        self,
+        prep: _Prepared,
+        pieces: Mapping[int, list[tuple[str, list[tuple[str, str]]]]],
+        options: ArticleOptions,
+        progress: ProgressFn | None,
+    ) -> ArticleResult:
+        article = prep.article
+        backend = self.translators.get(article.source_lang)
+        flags = list(prep.flags)
+
+        def text_of(owner: int, source: str) -> str:
+            if backend is None:  # already in the target language
+                return source
+            parts = pieces.get(owner, [])
+            for _, seg_flags in parts:
+                flags.extend(
+                    Flag(
+                        code,
+                        None if owner == TITLE else owner,
+                        ("title: " if owner == TITLE else "") + detail,
+                    )
+                    for code, detail in seg_flags
+                )
+            return joined(t for t, _ in parts)
+
+        title = None
+        if prep.title_source:
+            title = TitleResult(prep.title_source, text_of(TITLE, prep.title_source))
+        sentences = [
+            SentenceResult(s.paragraph, s.text, text_of(i, s.text))
+            for i, s in enumerate(prep.sentences)
+        ]
+        paragraphs: list[ParagraphResult] = []
+        for s, sentence in zip(sentences, prep.sentences, strict=True):
+            if s.paragraph == len(paragraphs):
+                paragraphs.append(ParagraphResult(s.source, s.translation))
+                first_start = sentence.start
+            else:
+                para = paragraphs[s.paragraph]
+                # The paragraph's own text, spacing and all, not the sentences re-joined.
+                para.source = article.text[first_start : sentence.end]
+                para.translation = joined([para.translation, s.translation])
+        flags.sort(key=lambda f: -1 if f.sentence is None else f.sentence)
+
+        if backend is not None and backend.random_weights:
+            flags.insert(
+                0,
+                Flag(
+                    "random_model",
+                    None,
+                    f"translation model {backend.model.name} has random weights (a test or "
+                    "benchmark build): this output is not a translation",
+                ),
+            )
+
+        summary_started = time.perf_counter()
+        bullets, summary_flags, summary_model = self._summarise(sentences, options, progress)
+        flags.extend(summary_flags)
+        finished = time.perf_counter()
+        return ArticleResult(
+            id=article.id,
+            source_lang=article.source_lang,
+            target_lang=self.target_lang,
+            title=title,
+            paragraphs=paragraphs,
+            sentences=sentences,
+            bullets=bullets,
+            models={
+                "translation": backend.model.info() if backend else None,
+                "summarisation": summary_model,
+            },
+            flags=flags,
+            timings={
+                "segmentation_s": round(prep.segmentation_s, 4),
+                "translation_s": round(prep.translation_s, 4),
+                "summarisation_s": round(finished - summary_started, 4),
+                "total_s": round(finished - prep.started, 4),
+            },
+        )
+
+    def _summarise(
+        self,
+        sentences: list[SentenceResult],
+        options: ArticleOptions,
+        progress: ProgressFn | None,
+    ) -> tuple[list[Bullet], list[Flag], dict[str, str] | None]:
+        mode = options.summary_mode or self.settings.summary_mode
+        if mode == "none":
+            return [], [], None
+        if self.summariser is None:
+            return (
+                [],
+                [Flag("summary_skipped", None, f"no summariser loaded for mode {mode!r}")],
+                None,
+            )
+        if progress:
+            progress("summarisation", 0, 1)
+        count = options.bullets or self.settings.bullets
+        drop = (
+            self.settings.drop_unsupported
+            if options.drop_unsupported is None
+            else options.drop_unsupported
+        )
+        bullets, flags = self.summariser.summarise(
+            [s.translation for s in sentences], mode=mode, count=count, drop_unsupported=drop
+        )
+        if progress:
+            progress("summarisation", 1, 1)
+        return bullets, flags, self.summariser.info(mode)

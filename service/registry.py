@@ -1,0 +1,252 @@
+"""The model registry: ``models/registry.toml`` plus one resolver.
+
+A model is named the same way everywhere: a logical name from the registry, a hub id
+(optionally ``hub_id@revision``), or a local folder. Resolution never touches the
+network; only :func:`pull` downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from service.errors import ConfigError, ModelNotAvailable, UnknownModel, UnsupportedLanguage
+
+log = logging.getLogger(__name__)
+
+Task = Literal["translation", "summarisation"]
+TASKS: tuple[str, ...] = ("translation", "summarisation")
+BACKENDS: tuple[str, ...] = ("transformers", "ctranslate2")
+COMPLETE_MARKER = ".passeur-complete"
+_REVISION = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registry entry: the facts about a model, as written in the TOML file."""
+
+    name: str
+    task: Task
+    source: str
+    target: str
+    hub_id: str
+    revision: str
+    backend: str = "transformers"
+    licence: str = ""
+    files: tuple[str, ...] = ()
+    weights: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
+    generation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pair(self) -> str:
+        return f"{self.source}-{self.target}"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to load: where its files are and how to decode with it."""
+
+    name: str
+    task: str
+    revision: str
+    path: Path
+    hub_id: str | None = None
+    entry: ModelEntry | None = None
+    generation: dict[str, Any] = field(default_factory=dict)
+    backend: str = "transformers"
+
+    @property
+    def is_local(self) -> bool:
+        return self.entry is None
+
+    def info(self) -> dict[str, str]:
+        return {"name": self.name, "revision": self.revision}
+
+
+def _entry_from_toml(name: str, raw: dict[str, Any], path: Path) -> ModelEntry:
+    where = f"{path} [models.{name}]"
+    missing = [k for k in ("task", "source", "target", "hub_id", "revision") if k not in raw]
+    if missing:
+        raise ConfigError(f"{where} lacks {', '.join(missing)}")
+    if raw["task"] not in TASKS:
+        raise ConfigError(f"{where}: task must be one of {', '.join(TASKS)}, not {raw['task']!r}")
+    if not _REVISION.match(str(raw["revision"])):
+        raise ConfigError(f"{where}: revision must be a full 40-hex commit hash")
+    backend = raw.get("backend", "transformers")
+    if backend not in BACKENDS:
+        raise ConfigError(f"{where}: backend must be one of {', '.join(BACKENDS)}")
+    return ModelEntry(
+        name=name,
+        task=raw["task"],
+        source=raw["source"],
+        target=raw["target"],
+        hub_id=raw["hub_id"],
+        revision=raw["revision"],
+        backend=backend,
+        licence=raw.get("licence", ""),
+        files=tuple(raw.get("files", ())),
+        weights=tuple(raw.get("weights", ("model.safetensors", "pytorch_model.bin"))),
+        generation=dict(raw.get("generation", {})),
+    )
+
+
+class Registry:
+    """The entries of one registry file and the cache folder they are pulled into."""
+
+    def __init__(self, entries: list[ModelEntry], cache_dir: Path) -> None:
+        self.entries = {e.name: e for e in entries}
+        self.cache_dir = cache_dir
+
+    @classmethod
+    def load(cls, path: Path, cache_dir: Path) -> Registry:
+        if not path.is_file():
+            raise ConfigError(
+                f"model registry {path} not found; set PASSEUR_MODELS_DIR to the folder "
+                "holding registry.toml or PASSEUR_REGISTRY to the file"
+            )
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"model registry {path} is not valid TOML: {exc}") from exc
+        models = data.get("models", {})
+        return cls([_entry_from_toml(n, raw, path) for n, raw in models.items()], cache_dir)
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def pairs(self, task: str = "translation") -> list[str]:
+        return sorted({e.pair for e in self.entries.values() if e.task == task})
+
+    def for_pair(self, task: str, source: str, target: str) -> ModelEntry:
+        """The first entry for this task and language pair (file order)."""
+        for entry in self.entries.values():
+            if entry.task == task and entry.source == source and entry.target == target:
+                return entry
+        raise UnsupportedLanguage(
+            f"no {task} model for {source}->{target}; supported: "
+            f"{', '.join(self.pairs(task)) or 'none'}",
+            supported=self.pairs(task),
+        )
+
+    def lookup(self, spec: str) -> ModelEntry | None:
+        """An entry by logical name, hub id or ``hub_id@revision``."""
+        if spec in self.entries:
+            return self.entries[spec]
+        hub_id, _, revision = spec.partition("@")
+        for entry in self.entries.values():
+            if entry.hub_id == hub_id and revision in ("", entry.revision):
+                return entry
+        return None
+
+    def cache_path(self, entry: ModelEntry) -> Path:
+        return self.cache_dir / entry.name / entry.revision
+
+    def is_cached(self, entry: ModelEntry) -> bool:
+        return (self.cache_path(entry) / COMPLETE_MARKER).is_file()
+
+    def resolve(self, spec: str, task: str) -> ResolvedModel:
+        """Resolve a logical name, a hub id or a local folder; no network, no loading.
+
+        Raises :class:`UnknownModel` (listing the valid names) or, for a registry model
+        that is not in the cache, :class:`ModelNotAvailable` naming the pull command.
+        """
+        folder = Path(spec).expanduser()
+        if folder.is_dir():
+            return _resolve_folder(folder, task)
+        entry = self.lookup(spec)
+        if entry is None:
+            path_like = spec.startswith((".", "/", "~")) or spec.count("/") > 1
+            hint = "no such folder" if path_like else "not a registry name, hub id or folder"
+            raise UnknownModel(
+                f"unknown model {spec!r} ({hint}); registry names: {', '.join(self.names())}. "
+                "A hub id must be added to models/registry.toml with a pinned revision.",
+                valid=self.names(),
+            )
+        if entry.task != task:
+            raise ConfigError(f"model {entry.name} is a {entry.task} model, not {task}")
+        path = self.cache_path(entry)
+        if not self.is_cached(entry):
+            raise ModelNotAvailable(
+                f"model {entry.name} ({entry.hub_id}@{entry.revision[:12]}) is not in the cache "
+                f"folder {self.cache_dir}; download it with `passeur models pull {entry.name}` "
+                "on a machine with access to the Hugging Face hub (serving never downloads), "
+                "or pass a local folder with --translation-model/--summary-model DIR",
+                model=entry.name,
+                cache_dir=str(self.cache_dir),
+            )
+        return ResolvedModel(
+            name=entry.name,
+            task=task,
+            revision=entry.revision,
+            path=path,
+            hub_id=entry.hub_id,
+            entry=entry,
+            generation=dict(entry.generation),
+            backend=entry.backend,
+        )
+
+
+def _resolve_folder(folder: Path, task: str) -> ResolvedModel:
+    if not (folder / "config.json").is_file():
+        raise UnknownModel(f"{folder} is a folder but holds no config.json: not a model folder")
+    # A local folder has no hub revision; a fingerprint of its config and weights' size
+    # and date tells two versions of it apart in the results.
+    fingerprint = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.is_file():
+            stat = f.stat()
+            fingerprint.update(f"{f.name}:{stat.st_size}:{int(stat.st_mtime)};".encode())
+    revision = "local:" + fingerprint.hexdigest()[:12]
+    return ResolvedModel(name=str(folder.resolve()), task=task, revision=revision, path=folder)
+
+
+@dataclass
+class PullReport:
+    name: str
+    path: Path
+    downloaded: list[str] = field(default_factory=list)
+    skipped: bool = False
+
+
+def pull(registry: Registry, entry: ModelEntry, *, force: bool = False) -> PullReport:
+    """Download the files inference needs for ``entry`` at its pinned revision.
+
+    Idempotent: a complete folder is skipped unless ``force``. The files land in a
+    temporary folder that is renamed into place once complete, so an interrupted pull
+    never leaves a folder that looks usable.
+    """
+    target = registry.cache_path(entry)
+    if registry.is_cached(entry) and not force:
+        return PullReport(entry.name, target, skipped=True)
+
+    from huggingface_hub import HfApi, hf_hub_download
+
+    api = HfApi()
+    available = set(api.list_repo_files(entry.hub_id, revision=entry.revision))
+    wanted = [f for f in entry.files if f in available]
+    weights = next((w for w in entry.weights if w in available), None)
+    if weights is None:
+        raise ModelNotAvailable(
+            f"{entry.hub_id}@{entry.revision} has none of the weight files "
+            + ", ".join(entry.weights)
+        )
+    wanted.append(weights)
+    partial = target.with_name(target.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    for filename in wanted:
+        log.info("downloading %s/%s", entry.hub_id, filename)
+        hf_hub_download(entry.hub_id, filename, revision=entry.revision, local_dir=partial)
+    (partial / COMPLETE_MARKER).write_text(
+        json.dumps({"hub_id": entry.hub_id, "revision": entry.revision, "files": wanted}) + "\n"
+    )
+    if target.exists():
+        shutil.rmtree(target)
+    partial.rename(target)
+    return PullReport(entry.name, target, downloaded=wanted)

@@ -1,0 +1,94 @@
+"""One settings object, built at the entry point and passed in.
+
+Every field can be set by an environment variable with the ``PASSEUR_`` prefix
+(``PASSEUR_DEVICE=cpu``) and most by a CLI flag of the same name. Nothing here reads the
+environment or touches the disk at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SummaryMode = Literal["abstractive", "extractive", "none"]
+SUMMARY_MODES_CLI = ("abstractive", "extractive", "none")
+
+_PROJECT_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def default_models_dir() -> Path:
+    """The checkout's ``models/`` when running from a source tree, else ``./models``."""
+    if (_PROJECT_MODELS / "registry.toml").is_file():
+        return _PROJECT_MODELS
+    return Path.cwd() / "models"
+
+
+class Settings(BaseSettings):
+    """Passeur configuration. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="PASSEUR_", extra="ignore")
+
+    models_dir: Path = Field(default_factory=default_models_dir)
+    registry: Path | None = None
+    cache_dir: Path | None = None
+
+    translation_model: str | None = None
+    summary_model: str | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(default=0, ge=0, le=256)
+
+    beam: int | None = Field(default=None, ge=1, le=16)
+    batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)
+    batch_articles: int = Field(default=8, ge=1, le=1024)
+    max_segment_tokens: int = Field(default=256, ge=16, le=4096)
+    max_article_chars: int = Field(default=200_000, ge=100)
+
+    summary_mode: SummaryMode = "abstractive"
+    bullets: int = Field(default=5, ge=1, le=10)
+    drop_unsupported: bool = False
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # -- the service -----------------------------------------------------------
+    data_dir: Path = Path("data")
+    store: str | None = None  # job store URL; default sqlite:///<data_dir>/jobs.db
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=0, le=64)
+    lease_s: float = Field(default=60.0, gt=0)
+    heartbeat_s: float = Field(default=2.0, gt=0)
+    heartbeat_max_age_s: float = Field(default=15.0, gt=0)
+    result_ttl_s: float = Field(default=24 * 3600.0, ge=0)
+    sync_max_chars: int = Field(default=5000, ge=1)
+    sync_timeout_s: float = Field(default=30.0, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    api_keys: str = ""  # comma-separated; empty: the API is open
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def registry_path(self) -> Path:
+        return self.registry or self.models_dir / "registry.toml"
+
+    @property
+    def model_cache(self) -> Path:
+        return self.cache_dir or self.models_dir / "cache"
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.data_dir.resolve()}/jobs.db"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    def store_options(self):  # -> StoreOptions (import kept out of module load)
+        from service.store.base import StoreOptions
+
+        return StoreOptions(lease_s=self.lease_s, result_ttl_s=self.result_ttl_s)

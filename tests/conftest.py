@@ -1,0 +1,93 @@
+"""Shared fixtures: tiny models built offline once per session, and no network.
+
+The tiny models are real MarianMT / BART folders with random weights and tokenizers trained
+on the samples, loaded through the same ``from_pretrained`` path as the real models.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: object) -> object:
+    """Tests must pass with the network off: fail fast on any non-loopback connection."""
+    if self.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
+        host = str(address[0])
+        if not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise OSError(f"test tried to reach {host}: tests run with the network off")
+    return _real_connect(self, address)
+
+
+socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+
+
+def sample_texts() -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.txt"))]
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_marian(model_root: Path) -> Path:
+    from service.devmodels import build_marian
+
+    return build_marian(model_root / "tiny-marian", size="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_bart(model_root: Path) -> Path:
+    from service.devmodels import build_bart
+
+    return build_bart(model_root / "tiny-bart", size="tiny")
+
+
+@pytest.fixture(scope="session")
+def marian_backend(tiny_marian: Path):
+    from service.registry import Registry
+    from service.seq2seq import TransformersSeq2Seq
+
+    model = Registry([], ROOT / "models" / "cache").resolve(str(tiny_marian), "translation")
+    backend = TransformersSeq2Seq(model, device="cpu", threads=1, max_source_tokens=256)
+    backend.load()
+    return backend
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from service.settings import Settings
+
+    return Settings(
+        models_dir=ROOT / "models", cache_dir=tmp_path / "cache", summary_mode="none", device="cpu"
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or ``PASSEUR_DATA_DIR``); tests that need it skip when it is missing."""
+    path = Path(os.environ.get("PASSEUR_DATA_DIR", ROOT.parent / "shared" / "data"))
+    if not path.is_dir():
+        pytest.skip(f"evaluation data not found at {path} (set PASSEUR_DATA_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def orangesum_articles(shared_data: Path) -> list[str]:
+    path = shared_data / "fr_news_orangesum" / "summaries_abstracts_source_documents.txt"
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
