@@ -1,0 +1,248 @@
+"""The worker: loads the models once, leases jobs from the store and runs them through
+the pipeline, renewing its leases and sending heartbeats from a keeper thread.
+
+It survives a bad job (logs it with the job id, records the error, goes on). A lease it
+lost (the job was cancelled, or it paused past the lease and another worker took over)
+stops that job at the next batch; the store refuses its late writes anyway. Signal
+handlers only set a flag: the first SIGTERM lets the current jobs finish, a second one
+gives them back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.errors import PasseurError
+from service.schemas import Article, ArticleOptions
+from service.store.base import Job, JobStore, Lease
+
+log = logging.getLogger(__name__)
+
+
+class StopJob(Exception):
+    """Raised from the progress callback to stop a job between two batches."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "lost" | "released"
+
+
+@dataclass
+class _Held:
+    lease: Lease
+    lost: bool = False
+    last_progress: float = 0.0
+
+
+@dataclass
+class WorkerStats:
+    """Counters sent with each heartbeat; the API sums them for /metrics."""
+
+    jobs_succeeded: int = 0
+    jobs_failed: int = 0
+    stage_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def observe(self, timings: dict[str, float]) -> None:
+        for key, seconds in timings.items():
+            stage = key.removesuffix("_s")
+            slot = self.stage_seconds.setdefault(stage, {"count": 0, "sum": 0.0})
+            slot["count"] += 1
+            slot["sum"] += float(seconds)
+
+
+def article_from_payload(job: Job) -> tuple[Article, ArticleOptions]:
+    """Read the payload the API writes: ``{"article": {title, text, source_lang}, "options"}``."""
+    raw = job.payload.get("article") or {}
+    article = Article(
+        id=job.id,
+        text=str(raw.get("text") or ""),
+        title=raw.get("title"),
+        source_lang=str(raw.get("source_lang") or "fr"),
+    )
+    opts = job.payload.get("options") or {}
+    options = ArticleOptions(
+        beam=opts.get("beam"),
+        bullets=opts.get("bullets"),
+        summary_mode=opts.get("summary_mode"),
+        drop_unsupported=opts.get("drop_unsupported"),
+    )
+    return article, options
+
+
+class Worker:
+    """One worker: ``load()`` once, then ``run(stop)`` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        load_pipeline: Callable[[], Any],
+        *,
+        name: str | None = None,
+        heartbeat_s: float = 2.0,
+        idle_max_s: float = 0.5,
+        progress_every_s: float = 0.5,
+    ) -> None:
+        self.store = store
+        self._load_pipeline = load_pipeline
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
+        self.heartbeat_s = heartbeat_s
+        self.idle_max_s = idle_max_s
+        self.progress_every_s = progress_every_s
+        self.pipeline: Any = None
+        self.stats = WorkerStats()
+        self.release_now = threading.Event()  # second SIGTERM: give jobs back
+        self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()
+        self._keeper_stop = threading.Event()
+
+    # -- life cycle -------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the models (once per process); the heartbeat says not ready until then."""
+        self._start_keeper()
+        self.pipeline = self._load_pipeline()
+        self._heartbeat()
+        log.info("worker %s ready", self.name)
+
+    def run(self, stop: threading.Event) -> None:
+        """Lease and run jobs until ``stop`` is set; back off while the queue is empty."""
+        if self.pipeline is None:
+            self.load()
+        idle = 0.02
+        try:
+            while not stop.is_set():
+                leases = self.store.claim(self.name, limit=1)
+                if not leases:
+                    stop.wait(idle)
+                    idle = min(idle * 2, self.idle_max_s)
+                    continue
+                idle = 0.02
+                for lease in leases:
+                    self.execute(lease)
+        finally:
+            self._keeper_stop.set()
+            self._heartbeat(ready=False)
+
+    # -- one job ----------------------------------------------------------------
+
+    def execute(self, lease: Lease) -> None:
+        """Run one leased job to a terminal state (or give it back); never raises."""
+        job = lease.job
+        held = _Held(lease)
+        with self._lock:
+            self._held[job.id] = held
+        try:
+            self._execute(held)
+        except Exception:  # noqa: BLE001 - the worker outlives any one job
+            log.exception("job %s: unexpected error while recording its outcome", job.id)
+        finally:
+            with self._lock:
+                self._held.pop(job.id, None)
+
+    def _execute(self, held: _Held) -> None:
+        job, token = held.lease.job, held.lease.token
+        article, options = article_from_payload(job)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if self.release_now.is_set():
+                raise StopJob("released")
+            if held.lost:
+                raise StopJob("lost")
+            now = time.monotonic()
+            if now - held.last_progress >= self.progress_every_s or done == total:
+                held.last_progress = now
+                if not self.store.set_progress(job.id, token, stage, done, total):
+                    held.lost = True
+                    raise StopJob("lost")
+
+        log.info("job %s: started (delivery %d)", job.id, job.deliveries)
+        try:
+            result = self.pipeline.run(article, options, progress)
+        except StopJob as stop:
+            self._stopped(job, token, stop.reason)
+            return
+        except PasseurError as exc:
+            log.warning("job %s failed: %s", job.id, exc.message)
+            transient = exc.http_status >= 500
+            self.store.fail(job.id, token, exc.to_dict(), transient=transient)
+            self.stats.jobs_failed += 1
+            return
+        except Exception as exc:  # noqa: BLE001 - a bad job must not kill the worker
+            log.exception("job %s: error, will retry with backoff", job.id)
+            error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+            self.store.fail(job.id, token, error, transient=True)
+            self.stats.jobs_failed += 1
+            return
+        if result.error:
+            self.store.fail(job.id, token, result.error, transient=False)
+            self.stats.jobs_failed += 1
+            log.warning("job %s failed: %s", job.id, result.error.get("message"))
+        elif self.store.complete(job.id, token, result.to_dict()):
+            self.stats.jobs_succeeded += 1
+            self.stats.observe(result.timings)
+            log.info("job %s: succeeded in %.2f s", job.id, result.timings.get("total_s", 0.0))
+        else:
+            log.warning("job %s: result discarded, the lease was lost meanwhile", job.id)
+
+    def _stopped(self, job: Job, token: str, reason: str) -> None:
+        if reason == "released":
+            self.store.release(job.id, token)
+            log.info("job %s: given back to the queue (shutting down)", job.id)
+        elif self.store.finish_cancelled(job.id, token):
+            log.info("job %s: cancelled while running", job.id)
+        else:
+            log.warning("job %s: lease lost, another worker owns it now", job.id)
+
+    # -- keeper: leases and heartbeats ------------------------------------------
+
+    def _start_keeper(self) -> None:
+        threading.Thread(target=self._keep, name=f"keeper-{self.name}", daemon=True).start()
+
+    def _keep(self) -> None:
+        renew_every = max(0.2, self.store.options.lease_s / 3)
+        last_renew = last_beat = 0.0
+        while not self._keeper_stop.wait(0.2):
+            now = time.monotonic()
+            if now - last_renew >= renew_every:
+                last_renew = now
+                with self._lock:
+                    held = list(self._held.values())
+                for h in held:
+                    if not h.lost and not self.store.renew(h.lease.job.id, h.lease.token):
+                        h.lost = True
+            if now - last_beat >= self.heartbeat_s:
+                last_beat = now
+                self._heartbeat()
+
+    def _heartbeat(self, ready: bool | None = None) -> None:
+        pipeline = self.pipeline
+        models: dict[str, Any] = {}
+        tokens = 0
+        if pipeline is not None:
+            models = {
+                "translation": {lang: b.model.info() for lang, b in pipeline.translators.items()},
+            }
+            tokens = sum(getattr(b, "tokens_generated", 0) for b in pipeline.translators.values())
+        info = {
+            "ready": pipeline is not None if ready is None else ready,
+            "pid": os.getpid(),
+            "models": models,
+            "jobs_running": len(self._held),
+            "stats": {
+                "jobs_succeeded": self.stats.jobs_succeeded,
+                "jobs_failed": self.stats.jobs_failed,
+                "tokens_translated": tokens,
+                "stage_seconds": self.stats.stage_seconds,
+            },
+        }
+        try:
+            self.store.heartbeat(self.name, info)
+        except Exception:  # noqa: BLE001 - a store hiccup must not kill the keeper
+            log.exception("heartbeat failed")

@@ -1,0 +1,599 @@
+"""One contract suite for every job store, parametrised over the backends by
+``store_factory``; then what only the SQLite store promises (files shared across threads
+and processes, durability under ``kill -9``) and ``open_store``.
+
+Time is a fake clock, so leases, backoff and retention are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from service.errors import ConfigError
+from service.store import (
+    IdempotencyConflict,
+    JobExpired,
+    JobNotFound,
+    JobState,
+    JobStore,
+    MemoryJobStore,
+    Priority,
+    SQLiteJobStore,
+    StoreOptions,
+    open_store,
+    rules,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONS = StoreOptions(lease_s=60.0, backoff_base_s=10.0, backoff_max_s=1000.0, result_ttl_s=3600.0)
+BATCH, INTERACTIVE = Priority.BATCH, Priority.INTERACTIVE
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+StoreFactory = Callable[..., JobStore]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Iterator[StoreFactory]:
+    """Builds fresh, empty stores of one backend on the fake clock. A new backend joins
+    the suite with one more param and one more branch here."""
+    stores: list[JobStore] = []
+
+    def make(options: StoreOptions = OPTIONS) -> JobStore:
+        store: JobStore
+        if request.param == "memory":
+            store = MemoryJobStore(options, clock=clock)
+        elif request.param == "sqlite":
+            store = SQLiteJobStore(tmp_path / f"jobs-{len(stores)}.db", options, clock=clock)
+        else:
+            raise AssertionError(f"no store for {request.param}")
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> JobStore:
+    return store_factory()
+
+
+def claim_one(store: JobStore, worker: str = "w1"):
+    leases = store.claim(worker)
+    assert len(leases) == 1, f"expected one job to claim, got {len(leases)}"
+    return leases[0]
+
+
+# -- submit, get, list ---------------------------------------------------------------
+
+
+def test_submit_get_and_list_newest_first(store: JobStore, clock: FakeClock) -> None:
+    ids = []
+    for n in range(4):
+        job, created = store.submit({"n": n}, priority=BATCH)
+        assert created and job.state is JobState.QUEUED and job.created_at == clock.now
+        ids.append(job.id)
+        clock.advance(1)
+    assert len(set(ids)) == 4
+    assert store.get(ids[2]).payload == {"n": 2}
+    assert [j.id for j in store.list()] == ids[::-1]
+    assert [j.id for j in store.list(limit=2)] == [ids[3], ids[2]]
+    store.cancel(ids[1])
+    assert [j.id for j in store.list(state=JobState.CANCELLED)] == [ids[1]]
+    assert [j.id for j in store.list(state=JobState.QUEUED)] == [ids[3], ids[2], ids[0]]
+
+
+def test_jobs_handed_out_are_snapshots(store: JobStore) -> None:
+    job, _ = store.submit({"text": "Bonjour"})
+    job.payload["text"] = "changed"
+    job.state = JobState.FAILED
+    again = store.get(job.id)
+    assert again.payload == {"text": "Bonjour"} and again.state is JobState.QUEUED
+
+
+def test_unknown_job_is_not_found(store: JobStore) -> None:
+    with pytest.raises(JobNotFound):
+        store.get("0" * 32)
+    with pytest.raises(JobNotFound):
+        store.cancel("0" * 32)
+
+
+def test_idempotency_key_with_same_body_returns_same_job(store: JobStore) -> None:
+    first, created = store.submit({"n": 1}, idempotency_key="k1", body_hash="h1")
+    again, created_again = store.submit({"n": 1}, idempotency_key="k1", body_hash="h1")
+    assert created and not created_again and again.id == first.id
+    assert store.counts()["queued"] == 1
+
+
+def test_idempotency_key_with_other_body_conflicts(store: JobStore) -> None:
+    store.submit({"n": 1}, idempotency_key="k1", body_hash="h1")
+    with pytest.raises(IdempotencyConflict):
+        store.submit({"n": 2}, idempotency_key="k1", body_hash="h2")
+    assert store.counts()["queued"] == 1
+
+
+def test_invalid_options_are_refused(store_factory: StoreFactory) -> None:
+    with pytest.raises(ConfigError, match="batch_share"):
+        store_factory(StoreOptions(batch_share=1.5))
+
+
+# -- claim and leases ----------------------------------------------------------------
+
+
+def test_claim_leases_up_to_limit(store: JobStore, clock: FakeClock) -> None:
+    ids = [store.submit({"n": n})[0].id for n in range(3)]
+    leases = store.claim("w1", limit=2)
+    assert [lease.job.id for lease in leases] == ids[:2]  # oldest first
+    assert leases[0].token != leases[1].token
+    for lease in leases:
+        job = store.get(lease.job.id)
+        assert job.state is JobState.RUNNING and job.deliveries == 1 and job.worker == "w1"
+        assert job.started_at == clock.now and job.lease_expires_at == clock.now + OPTIONS.lease_s
+        assert job.lease_token == lease.token
+    assert store.get(ids[2]).state is JobState.QUEUED
+
+
+def test_leased_job_is_not_claimed_again_while_lease_is_valid(
+    store: JobStore, clock: FakeClock
+) -> None:
+    store.submit({})
+    claim_one(store, "w1")
+    clock.advance(OPTIONS.lease_s - 1)
+    assert store.claim("w2") == []
+
+
+def test_renew_extends_the_lease(store: JobStore, clock: FakeClock) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    clock.advance(50)
+    assert store.renew(lease.job.id, lease.token)
+    clock.advance(50)  # past the first lease, within the renewed one
+    assert store.claim("w2") == []
+    assert store.get(lease.job.id).lease_expires_at == clock.now - 50 + OPTIONS.lease_s
+
+
+def test_expired_lease_goes_to_another_worker_and_fences_the_first(
+    store: JobStore, clock: FakeClock
+) -> None:
+    store.submit({})
+    old = claim_one(store, "w1")
+    clock.advance(OPTIONS.lease_s + 1)
+    new = claim_one(store, "w2")
+    assert new.job.id == old.job.id and new.job.deliveries == 2 and new.token != old.token
+    before = store.get(old.job.id)
+    job_id = old.job.id
+    assert not store.complete(job_id, old.token, {"text": "late"})
+    assert not store.set_progress(job_id, old.token, "translate", 1, 2)
+    assert not store.fail(job_id, old.token, {"code": "x"}, transient=False)
+    assert not store.renew(job_id, old.token)
+    assert not store.release(job_id, old.token)
+    assert store.get(job_id) == before
+    assert store.complete(job_id, new.token, {"text": "on time"})
+    assert store.get(job_id).result == {"text": "on time"}
+
+
+def test_concurrent_claims_never_share_a_job(store: JobStore) -> None:
+    ids = {store.submit({"n": n})[0].id for n in range(40)}
+    claimed: list[list[str]] = [[], []]
+
+    def work(i: int) -> None:
+        for _ in range(20):
+            claimed[i].extend(lease.job.id for lease in store.claim(f"t{i}"))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Counter(claimed[0] + claimed[1]) == Counter(ids)
+
+
+def test_complete_records_result_and_retention(store: JobStore, clock: FakeClock) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    clock.advance(5)
+    assert store.complete(lease.job.id, lease.token, {"translation": "Hello"})
+    job = store.get(lease.job.id)
+    assert job.state is JobState.SUCCEEDED and job.result == {"translation": "Hello"}
+    assert job.finished_at == clock.now
+    assert job.expires_at == clock.now + OPTIONS.result_ttl_s
+    assert job.lease_token is None and "lease_token" not in job.public()
+
+
+def test_terminal_states_never_change(store: JobStore) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    store.cancel(lease.job.id)
+    assert store.finish_cancelled(lease.job.id, lease.token)
+    assert not store.complete(lease.job.id, lease.token, {"text": "too late"})
+    assert store.get(lease.job.id).state is JobState.CANCELLED
+    assert store.get(lease.job.id).result is None
+
+    store.submit({})
+    done = claim_one(store)
+    assert store.complete(done.job.id, done.token, {"text": "ok"})
+    before = store.get(done.job.id)
+    assert store.cancel(done.job.id) == before
+    assert store.get(done.job.id) == before
+    assert not store.fail(done.job.id, done.token, {"code": "x"}, transient=True)
+
+
+def test_job_whose_workers_died_three_times_is_dead(store: JobStore, clock: FakeClock) -> None:
+    job, _ = store.submit({})
+    for delivery in range(1, OPTIONS.max_deliveries + 1):
+        lease = claim_one(store, f"w{delivery}")
+        assert lease.job.deliveries == delivery
+        clock.advance(OPTIONS.lease_s + 1)  # the worker died: no renew, no complete
+    assert store.claim("w4") == []  # never a 4th delivery
+    dead = store.get(job.id)
+    assert dead.state is JobState.DEAD and dead.deliveries == OPTIONS.max_deliveries
+    assert dead.error is not None and dead.error["code"] == "worker_died"
+    assert "3 deliveries" in dead.error["message"]
+    assert dead.finished_at == clock.now
+
+
+# -- failures, retries, release ------------------------------------------------------
+
+
+def test_transient_failure_backs_off_then_runs_again(store: JobStore, clock: FakeClock) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    assert store.fail(lease.job.id, lease.token, {"code": "oom"}, transient=True)
+    job = store.get(lease.job.id)
+    assert job.state is JobState.QUEUED and job.retries == 1 and job.error == {"code": "oom"}
+    base = OPTIONS.backoff_base_s
+    assert clock.now + 0.5 * base <= job.not_before <= clock.now + 1.5 * base
+    clock.now = job.not_before - 0.01
+    assert store.claim("w2") == []
+    clock.now = job.not_before
+    second = claim_one(store, "w2")
+    assert second.job.deliveries == 2
+    assert store.fail(second.job.id, second.token, {"code": "oom"}, transient=True)
+    delay = store.get(job.id).not_before - clock.now
+    assert 0.5 * 2 * base <= delay <= 1.5 * 2 * base
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    opts = StoreOptions(backoff_base_s=2.0, backoff_max_s=30.0)
+    assert rules.backoff_delay(3, opts, uniform=lambda lo, hi: lo) == 4.0
+    assert rules.backoff_delay(3, opts, uniform=lambda lo, hi: hi) == 12.0
+    assert rules.backoff_delay(10, opts, uniform=lambda lo, hi: hi) == 30.0
+    delays = {rules.backoff_delay(1, opts) for _ in range(20)}
+    assert len(delays) > 1 and all(1.0 <= d <= 3.0 for d in delays)
+
+
+def test_transient_failures_fail_after_max_retries(
+    store_factory: StoreFactory, clock: FakeClock
+) -> None:
+    store = store_factory(StoreOptions(max_retries=2, backoff_base_s=1.0, backoff_max_s=5.0))
+    job, _ = store.submit({})
+    for attempt in range(1, 4):
+        lease = claim_one(store)
+        assert store.fail(job.id, lease.token, {"code": "busy", "n": attempt}, transient=True)
+        clock.advance(10)
+    failed = store.get(job.id)
+    assert failed.state is JobState.FAILED and failed.retries == 2 and failed.deliveries == 3
+    assert failed.error == {"code": "busy", "n": 3}
+    assert store.claim("w1") == []
+
+
+def test_permanent_failure_fails_at_once(store: JobStore) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    assert store.fail(lease.job.id, lease.token, {"code": "empty_text"}, transient=False)
+    job = store.get(lease.job.id)
+    assert job.state is JobState.FAILED and job.error == {"code": "empty_text"}
+    assert job.retries == 0 and job.finished_at is not None
+    assert store.claim("w2") == []
+
+
+def test_release_requeues_without_counting_the_delivery(store: JobStore) -> None:
+    job, _ = store.submit({})
+    for _ in range(OPTIONS.max_deliveries + 2):  # releases never lead to dead
+        lease = claim_one(store)
+        assert store.release(job.id, lease.token)
+        released = store.get(job.id)
+        assert released.state is JobState.QUEUED and released.deliveries == 0
+        assert released.worker is None and not store.renew(job.id, lease.token)
+    assert claim_one(store).job.deliveries == 1
+
+
+# -- priorities ----------------------------------------------------------------------
+
+
+def test_interactive_before_batch(store: JobStore) -> None:
+    batch, _ = store.submit({}, priority=BATCH)
+    interactive, _ = store.submit({}, priority=INTERACTIVE)
+    assert claim_one(store).job.id == interactive.id
+    assert claim_one(store).job.id == batch.id
+
+
+def test_batch_keeps_its_share_under_continuous_interactive_load(store: JobStore) -> None:
+    for n in range(60):
+        store.submit({"n": n}, priority=BATCH)
+    store.submit({}, priority=INTERACTIVE)
+    claimed: Counter[Priority] = Counter()
+    for _ in range(50):
+        store.submit({}, priority=INTERACTIVE)  # interactive never runs out
+        claimed[claim_one(store).job.priority] += 1
+    assert claimed[BATCH] >= 50 * OPTIONS.batch_share
+    assert claimed[BATCH] <= 50 * OPTIONS.batch_share + 1  # a share, not a takeover
+
+
+def test_claim_limit_spans_priorities(store: JobStore) -> None:
+    batch = [store.submit({"b": n}, priority=BATCH)[0].id for n in range(3)]
+    inter = [store.submit({"i": n}, priority=INTERACTIVE)[0].id for n in range(2)]
+    leases = store.claim("w1", limit=4)
+    assert [lease.job.id for lease in leases] == inter + batch[:2]
+    assert [lease.job.id for lease in store.claim("w1", limit=4)] == batch[2:]
+
+
+# -- cancel --------------------------------------------------------------------------
+
+
+def test_cancel_queued_job_never_starts(store: JobStore, clock: FakeClock) -> None:
+    job, _ = store.submit({})
+    cancelled = store.cancel(job.id)
+    assert cancelled.state is JobState.CANCELLED and cancelled.finished_at == clock.now
+    assert store.claim("w1") == []
+
+
+def test_cancel_running_job_is_finished_by_its_worker(store: JobStore) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    requested = store.cancel(lease.job.id)
+    assert requested.state is JobState.RUNNING and requested.cancel_requested
+    assert not store.renew(lease.job.id, lease.token)
+    assert not store.complete(lease.job.id, lease.token, {"text": "x"})
+    assert store.finish_cancelled(lease.job.id, lease.token)
+    assert store.get(lease.job.id).state is JobState.CANCELLED
+
+
+def test_cancelled_job_whose_worker_died_ends_cancelled(store: JobStore, clock: FakeClock) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    store.cancel(lease.job.id)
+    clock.advance(OPTIONS.lease_s + 1)
+    assert store.claim("w2") == []
+    assert store.get(lease.job.id).state is JobState.CANCELLED
+
+
+def test_cancel_of_failed_job_leaves_it(store: JobStore) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    store.fail(lease.job.id, lease.token, {"code": "bad"}, transient=False)
+    assert store.cancel(lease.job.id).state is JobState.FAILED
+
+
+# -- progress, workers, counts, retention --------------------------------------------
+
+
+def test_progress_is_visible(store: JobStore) -> None:
+    store.submit({})
+    lease = claim_one(store)
+    assert store.set_progress(lease.job.id, lease.token, "translate", 3, 10)
+    assert store.get(lease.job.id).progress == {"stage": "translate", "done": 3, "total": 10}
+
+
+def test_heartbeats_list_live_workers(store: JobStore, clock: FakeClock) -> None:
+    store.heartbeat("old", {"models_loaded": False})
+    clock.advance(30)
+    store.heartbeat("new", {"models_loaded": True})
+    live = store.workers(max_age_s=10)
+    assert set(live) == {"new"} and live["new"]["models_loaded"] is True
+    assert set(store.workers(max_age_s=60)) == {"old", "new"}
+
+
+def test_counts_per_state(store: JobStore) -> None:
+    for _ in range(3):
+        store.submit({})
+    lease = claim_one(store)
+    store.complete(lease.job.id, lease.token, {})
+    claim_one(store)
+    counts = store.counts()
+    assert counts["queued"] == 1 and counts["running"] == 1 and counts["succeeded"] == 1
+    assert counts["dead"] == 0 and sum(counts.values()) == 3
+
+
+def test_purge_expired_leaves_tombstones(store: JobStore, clock: FakeClock) -> None:
+    store.submit({}, idempotency_key="k", body_hash="h")
+    done = claim_one(store)
+    store.complete(done.job.id, done.token, {"text": "ok"})
+    waiting, _ = store.submit({})
+    clock.advance(OPTIONS.result_ttl_s - 1)
+    assert store.purge_expired() == 0 and store.get(done.job.id).result == {"text": "ok"}
+    clock.advance(2)
+    with pytest.raises(JobExpired):
+        store.get(done.job.id)  # expired even before the purge runs
+    assert store.purge_expired() == 1
+    with pytest.raises(JobExpired):
+        store.get(done.job.id)
+    assert store.get(waiting.id).state is JobState.QUEUED  # only terminal jobs expire
+    again, created = store.submit({}, idempotency_key="k", body_hash="other")
+    assert created and again.id != done.job.id  # the key is free once its job is gone
+    clock.advance(rules.TOMBSTONE_TTL_S + 1)
+    store.purge_expired()
+    with pytest.raises(JobNotFound):
+        store.get(done.job.id)
+
+
+# -- SQLite only ---------------------------------------------------------------------
+
+
+def test_sqlite_file_is_wal_and_versioned(tmp_path: Path) -> None:
+    SQLiteJobStore(tmp_path / "jobs.db").close()
+    db = sqlite3.connect(tmp_path / "jobs.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(ConfigError, match="newer"):
+        SQLiteJobStore(tmp_path / "jobs.db")
+
+
+def test_sqlite_stores_on_one_file_share_jobs(tmp_path: Path, clock: FakeClock) -> None:
+    api = SQLiteJobStore(tmp_path / "jobs.db", OPTIONS, clock=clock)
+    worker = SQLiteJobStore(tmp_path / "jobs.db", OPTIONS, clock=clock)
+    job, _ = api.submit({"text": "Bonjour"})
+    lease = claim_one(worker)
+    assert lease.job.id == job.id and api.get(job.id).state is JobState.RUNNING
+    assert api.claim("w2") == []
+    worker.complete(job.id, lease.token, {"text": "Hello"})
+    assert api.get(job.id).result == {"text": "Hello"}
+    api.close()
+    worker.close()
+
+
+def test_sqlite_two_threads_never_claim_the_same_job(tmp_path: Path) -> None:
+    stores = [SQLiteJobStore(tmp_path / "jobs.db") for _ in range(2)]
+    ids = {stores[0].submit({"n": n})[0].id for n in range(100)}
+    claimed: list[list[str]] = [[], []]
+
+    def work(i: int) -> None:
+        for _ in range(50):
+            claimed[i].extend(lease.job.id for lease in stores[i].claim(f"t{i}"))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed[0]) == len(claimed[1]) == 50
+    assert Counter(claimed[0] + claimed[1]) == Counter(ids)
+    for store in stores:
+        store.close()
+
+
+_WORKER = """
+import sys
+from service.store import SQLiteJobStore, StoreOptions
+store = SQLiteJobStore(sys.argv[1], StoreOptions(lease_s=300))
+while True:
+    leases = store.claim(sys.argv[2], limit=2)
+    if not leases and store.counts()["queued"] == 0:
+        break
+    for lease in leases:
+        if store.complete(lease.job.id, lease.token, {"by": sys.argv[2]}):
+            print(lease.job.id, flush=True)
+"""
+
+
+def _python(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sqlite_three_processes_complete_each_job_once(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    store = SQLiteJobStore(path)
+    ids = {store.submit({"n": n})[0].id for n in range(60)}
+    procs = [_python(_WORKER, str(path), f"p{i}") for i in range(3)]
+    completed: list[str] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        completed += out.split()
+    assert Counter(completed) == Counter(ids)
+    assert store.counts()["succeeded"] == 60
+    assert all(job.deliveries == 1 for job in store.list(limit=100))
+    store.close()
+
+
+_SUBMITTER = """
+import sys
+from service.store import SQLiteJobStore
+store = SQLiteJobStore(sys.argv[1])
+n = 0
+while True:
+    job, _ = store.submit({"n": n})
+    print(job.id, flush=True)
+    n += 1
+"""
+
+
+def test_sqlite_submitted_jobs_survive_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    proc = _python(_SUBMITTER, str(path))
+    assert proc.stdout is not None
+    printed: list[str] = []
+    while len(printed) < 25:
+        line = proc.stdout.readline()
+        if not line:
+            pytest.fail(f"submitter stopped: {proc.communicate()[1]}")
+        printed.append(line.strip())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    printed += proc.stdout.read().split()  # ids it printed before dying count too
+    store = SQLiteJobStore(path)
+    for job_id in printed:
+        assert store.get(job_id).state is JobState.QUEUED
+    store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+
+# -- open_store ----------------------------------------------------------------------
+
+
+def test_open_store_reads_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(open_store("memory://", OPTIONS), MemoryJobStore)
+    absolute = open_store(f"sqlite:///{tmp_path}/abs/jobs.db", OPTIONS)
+    assert isinstance(absolute, SQLiteJobStore) and (tmp_path / "abs" / "jobs.db").is_file()
+    absolute.close()
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///rel/dir/jobs.db", OPTIONS)
+    assert (tmp_path / "rel" / "dir" / "jobs.db").is_file()
+    relative.close()
+
+
+@pytest.mark.parametrize("url", ["postgres://db/jobs", "sqlite://", "jobs.db", "memory://x"])
+def test_open_store_refuses_unknown_urls(url: str) -> None:
+    with pytest.raises(ConfigError, match="memory://.*sqlite:///"):
+        open_store(url, OPTIONS)
+
+
+def test_importing_the_store_stays_light() -> None:
+    heavy = "{'torch', 'transformers', 'pydantic'}"
+    code = f"import sys, service.store; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

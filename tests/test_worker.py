@@ -1,0 +1,137 @@
+"""The worker loop against a real store, with an exact fake at the model seam."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fakes import FakeBackend, pseudo_english
+
+from service.pipeline import Pipeline
+from service.store import MemoryJobStore, StoreOptions
+from service.store.base import JobState, Priority
+from service.worker import Worker
+
+
+def _payload(text: str, **options) -> dict:
+    return {"article": {"title": None, "text": text, "source_lang": "fr"}, "options": options}
+
+
+@pytest.fixture
+def store() -> MemoryJobStore:
+    return MemoryJobStore(StoreOptions(lease_s=1.0, backoff_base_s=0.01, backoff_max_s=0.05))
+
+
+def _worker(store, settings, backend=None, **kw) -> Worker:
+    pipeline = Pipeline({"fr": backend or FakeBackend()}, None, settings)
+    return Worker(store, lambda: pipeline, heartbeat_s=0.1, progress_every_s=0.0, **kw)
+
+
+def _run_until(worker: Worker, done, timeout: float = 10.0) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    thread.join(5)
+    assert done(), "worker did not get there in time"
+
+
+def test_job_succeeds_with_result_and_progress(store, settings) -> None:
+    job, _ = store.submit(_payload("Première phrase. Deuxième phrase."))
+    worker = _worker(store, settings)
+    _run_until(worker, lambda: store.get(job.id).state.terminal)
+    done = store.get(job.id)
+    assert done.state == JobState.SUCCEEDED
+    assert done.result["id"] == job.id
+    assert [s["translation"] for s in done.result["sentences"]] == [
+        pseudo_english("Première phrase."),
+        pseudo_english("Deuxième phrase."),
+    ]
+    assert done.progress["stage"] in ("translation", "summarisation")
+    assert worker.stats.jobs_succeeded == 1
+    assert store.workers(60)[worker.name]["ready"] is False  # it said goodbye when it stopped
+
+
+def test_bad_job_fails_without_retry_and_worker_goes_on(store, settings) -> None:
+    bad, _ = store.submit(_payload("   "))
+    good, _ = store.submit(_payload("Une phrase."))
+    _run_until(_worker(store, settings), lambda: store.get(good.id).state.terminal)
+    failed = store.get(bad.id)
+    assert failed.state == JobState.FAILED and failed.error["code"] == "empty_text"
+    assert failed.deliveries == 1
+    assert store.get(good.id).state == JobState.SUCCEEDED
+
+
+def test_crashing_model_is_retried_with_backoff_then_failed(store, settings) -> None:
+    def boom(text, options):
+        raise RuntimeError("model exploded")
+
+    job, _ = store.submit(_payload("Une phrase."))
+    _run_until(
+        _worker(store, settings, FakeBackend(boom)), lambda: store.get(job.id).state.terminal
+    )
+    failed = store.get(job.id)
+    assert failed.state == JobState.FAILED
+    assert (
+        failed.retries == store.options.max_retries
+        and failed.deliveries == store.options.max_retries + 1
+    )
+    assert "model exploded" in failed.error["message"]
+
+
+def test_cancel_stops_a_running_job_within_one_batch(store, settings) -> None:
+    started = threading.Event()
+    calls = []
+
+    def slow(text, options):
+        calls.append(text)
+        started.set()
+        time.sleep(0.05)
+        return pseudo_english(text)
+
+    settings.batch_tokens = 64  # one short sentence per batch
+    text = " ".join(f"Phrase numéro {i} de l'article." for i in range(60))
+    job, _ = store.submit(_payload(text))
+    worker = _worker(store, settings, FakeBackend(slow))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    assert started.wait(5)
+    store.cancel(job.id)
+    deadline = time.monotonic() + 5
+    while not store.get(job.id).state.terminal and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    thread.join(5)
+    assert store.get(job.id).state == JobState.CANCELLED
+    assert len(calls) < 60
+
+
+def test_interactive_jobs_run_first(store, settings) -> None:
+    order = []
+    batch = [store.submit(_payload(f"Lot {i}."), priority=Priority.BATCH)[0] for i in range(3)]
+    urgent, _ = store.submit(_payload("Urgent."), priority=Priority.INTERACTIVE)
+    backend = FakeBackend(lambda t, o: order.append(t) or pseudo_english(t))
+    _run_until(
+        _worker(store, settings, backend),
+        lambda: all(store.get(j.id).state.terminal for j in [*batch, urgent]),
+    )
+    assert order[0] == "Urgent."
+
+
+def test_late_writes_of_a_worker_that_lost_its_lease_are_rejected(settings) -> None:
+    now = [1000.0]
+    store = MemoryJobStore(StoreOptions(lease_s=10), clock=lambda: now[0])
+    job, _ = store.submit(_payload("Une phrase."))
+    [first] = store.claim("paused", limit=1)
+    now[0] += 11  # the first worker paused past its lease
+    worker = _worker(store, settings)
+    worker.pipeline = worker._load_pipeline()
+    [second] = store.claim(worker.name, limit=1)
+    worker.execute(second)
+    assert store.complete(job.id, first.token, {"id": "late"}) is False
+    assert store.get(job.id).result["id"] == job.id
