@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from service.errors import EmptyText, PasseurError, TextTooLong, UnsupportedLanguage
 from service.guards import joined
@@ -84,7 +84,11 @@ class Pipeline:
         options: ArticleOptions | None = None,
         progress: ProgressFn | None = None,
     ) -> ArticleResult:
-        return self.run_many([article], options, progress)[0]
+        """One article. An exception raised by ``progress`` (a cancelled job) propagates."""
+        [outcome] = self.run_jobs([(article, options or ArticleOptions(), progress)])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def run_many(
         self,
@@ -92,21 +96,57 @@ class Pipeline:
         options: ArticleOptions | None = None,
         progress: ProgressFn | None = None,
     ) -> list[ArticleResult]:
-        """Results in the order of ``articles``; an article with bad input gets a result
-        with its ``error`` set and does not stop the others."""
-        options = options or ArticleOptions()
-        results: list[ArticleResult | None] = [None] * len(articles)
+        """Several articles whose segments share batches, in the order given; an article
+        with bad input gets a result with its ``error`` set and does not stop the others.
+        ``progress`` sees the sentences of all of them together."""
+        totals = [0] * len(articles)
+        done = [0] * len(articles)
+
+        def share(i: int) -> ProgressFn:
+            def report(stage: str, d: int, total: int) -> None:
+                done[i], totals[i] = d, total
+                if progress:
+                    progress(stage, sum(done), sum(totals))
+
+            return report
+
+        opts = options or ArticleOptions()
+        outcomes = self.run_jobs([(a, opts, share(i)) for i, a in enumerate(articles)])
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return cast(list[ArticleResult], outcomes)
+
+    def run_jobs(
+        self, items: Sequence[tuple[Article, ArticleOptions, ProgressFn | None]]
+    ) -> list[ArticleResult | BaseException]:
+        """Articles with their own options and progress callbacks (the worker's jobs),
+        batched together. When an article's callback raises, that article stops within one
+        batch and its slot holds the exception; the others go on."""
+        results: list[ArticleResult | BaseException | None] = [None] * len(items)
         prepared: dict[int, _Prepared] = {}
-        for i, article in enumerate(articles):
+        for i, (article, _, _) in enumerate(items):
             try:
                 prepared[i] = self._prepare(article)
             except PasseurError as exc:
                 results[i] = ArticleResult.failed(article.id, article.source_lang, exc.to_dict())
 
-        translated = self._translate(prepared, options, progress)
+        stopped: dict[int, BaseException] = {}
+        translated = self._translate(prepared, items, stopped)
         for i, prep in prepared.items():
-            results[i] = self._finish(prep, translated.get(i, {}), options, progress)
-        return [r for r in results if r is not None]
+            if i in stopped:
+                results[i] = stopped[i]
+                continue
+            options, progress = items[i][1], items[i][2]
+            try:
+                results[i] = self._finish(prep, translated.get(i, {}), options, progress)
+            except PasseurError as exc:
+                results[i] = ArticleResult.failed(
+                    prep.article.id, prep.article.source_lang, exc.to_dict()
+                )
+            except Exception as exc:  # noqa: BLE001 - a stop from the progress callback
+                results[i] = exc
+        return cast(list[ArticleResult | BaseException], results)
 
     # -- steps ---------------------------------------------------------------
 
@@ -171,51 +211,67 @@ class Pipeline:
     def _translate(
         self,
         prepared: Mapping[int, _Prepared],
-        options: ArticleOptions,
-        progress: ProgressFn | None,
+        items: Sequence[tuple[Article, ArticleOptions, ProgressFn | None]],
+        stopped: dict[int, BaseException],
     ) -> dict[int, dict[int, list[tuple[str, list[tuple[str, str]]]]]]:
-        """Translate the segments of all articles, batched together per language.
+        """Translate the segments of all articles, batched together per language and beam.
 
         Returns, per article, per owner sentence, the translated pieces with their flags.
+        An article whose progress callback raises lands in ``stopped``.
         """
         out: dict[int, dict[int, list[tuple[str, list[tuple[str, str]]]]]] = {}
-        by_lang: dict[str, list[tuple[int, int, str]]] = {}
+        groups: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
         for i, prep in prepared.items():
-            for owner, text in prep.segments:
-                by_lang.setdefault(prep.article.source_lang, []).append((i, owner, text))
-        total_sentences = sum(len(p.sentences) for p in prepared.values())
-        total_segments = sum(len(v) for v in by_lang.values()) or 1
-        done = 0
-
-        def on_batch(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress(
-                    "translation", round(done * total_sentences / total_segments), total_sentences
-                )
-
-        for lang, items in by_lang.items():
-            backend = self.translators[lang]
+            backend = self.translators.get(prep.article.source_lang)
+            if backend is None:
+                continue
             beam = (
-                options.beam
+                items[i][1].beam
                 or self.settings.beam
                 or int(backend.model.generation.get("num_beams", 4))
             )
+            for owner, text in prep.segments:
+                groups.setdefault((prep.article.source_lang, beam), []).append((i, owner, text))
+        segments_left = {i: len(p.segments) for i, p in prepared.items()}
+
+        def report(i: int) -> None:
+            prep, progress = prepared[i], items[i][2]
+            if progress is None or i in stopped:
+                return
+            total = len(prep.sentences)
+            all_segments = len(prep.segments) or 1
+            done = round((all_segments - segments_left[i]) * total / all_segments)
+            try:
+                progress("translation", done, total)
+            except Exception as exc:  # noqa: BLE001 - the caller's way to stop this article
+                stopped[i] = exc
+
+        for (lang, beam), group in groups.items():
             started = time.perf_counter()
+
+            def on_batch(batch: list[int], group: list[tuple[int, int, str]] = group) -> None:
+                touched = set()
+                for k in batch:
+                    segments_left[group[k][0]] -= 1
+                    touched.add(group[k][0])
+                for i in touched:
+                    report(i)
+
             outcomes = translate_segments(
-                backend,
-                [text for _, _, text in items],
+                self.translators[lang],
+                [text for _, _, text in group],
                 beam=beam,
                 batch_tokens=self.settings.batch_tokens,
                 on_batch=on_batch,
+                skip=lambda k, group=group: group[k][0] in stopped,
             )
             elapsed = time.perf_counter() - started
-            for (i, owner, _), outcome in zip(items, outcomes, strict=True):
-                out.setdefault(i, {}).setdefault(owner, []).append(
-                    (outcome.translation, outcome.flags)
-                )
-            for i in {i for i, _, _ in items}:
+            for (i, owner, _), outcome in zip(group, outcomes, strict=True):
+                if outcome is not None:
+                    out.setdefault(i, {}).setdefault(owner, []).append(
+                        (outcome.translation, outcome.flags)
+                    )
+            for i in {i for i, _, _ in group}:
                 prepared[i].translation_s += elapsed
         return out
 

@@ -50,7 +50,12 @@ def run_worker(settings: Settings) -> int:
 
     plan = plan_models(settings, load_registry(settings))  # a missing model fails here, fast
     store = open_store(settings.store_url, settings.store_options())
-    worker = Worker(store, lambda: load_pipeline(settings, plan), heartbeat_s=settings.heartbeat_s)
+    worker = Worker(
+        store,
+        lambda: load_pipeline(settings, plan),
+        heartbeat_s=settings.heartbeat_s,
+        claim_limit=settings.claim_limit,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=0, le=64)
     lease_s: float = Field(default=60.0, gt=0)
+    claim_limit: int = Field(default=8, ge=1, le=256)  # jobs a worker leases at once
     heartbeat_s: float = Field(default=2.0, gt=0)
     heartbeat_max_age_s: float = Field(default=15.0, gt=0)
     result_ttl_s: float = Field(default=24 * 3600.0, ge=0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
 from service.batching import pack_batches, run_split_on_oom
 from service.guards import find_repetition, is_passthrough, length_ratio_ok, missing_numbers
@@ -42,15 +41,20 @@ def generate_batched(
     *,
     options: GenerationOptions,
     batch_tokens: int,
-    on_batch: Callable[[int], None] | None = None,
-) -> list[Generated]:
+    on_batch: Callable[[list[int]], None] | None = None,
+    skip: Callable[[int], bool] | None = None,
+) -> list[Generated | None]:
     """Decode ``texts`` in length-sorted batches of at most ``batch_tokens`` padded tokens.
 
-    ``on_batch(n)`` is called after each batch with the number of texts it held: progress
-    reporting, and the place where a cancelled job stops.
+    ``on_batch(indices)`` is called after each batch with the indices it held (progress
+    reporting); before each batch, indices for which ``skip(i)`` is true are left out (a
+    cancelled job stops within one batch) and come back as None.
     """
     results: list[Generated | None] = [None] * len(texts)
-    for batch in pack_batches(lengths, batch_tokens):
+    for planned in pack_batches(lengths, batch_tokens):
+        batch = [i for i in planned if not (skip and skip(i))]
+        if not batch:
+            continue
         longest = max(lengths[i] for i in batch)
         opts = options
         if options.max_new_tokens is None:
@@ -64,8 +68,8 @@ def generate_batched(
         for i, out in zip(batch, run_split_on_oom(batch, run), strict=True):
             results[i] = out
         if on_batch:
-            on_batch(len(batch))
-    return cast(list[Generated], results)  # every index was filled by one batch
+            on_batch(batch)
+    return results
 
 
 def check_segment(source: str, out: Generated) -> list[tuple[str, str]]:
@@ -93,21 +97,29 @@ def translate_segments(
     *,
     beam: int,
     batch_tokens: int,
-    on_batch: Callable[[int], None] | None = None,
-) -> list[SegmentOutcome]:
+    on_batch: Callable[[list[int]], None] | None = None,
+    skip: Callable[[int], bool] | None = None,
+) -> list[SegmentOutcome | None]:
     """Translate ``segments`` (each within the backend's source budget) and run the guards.
 
     A segment whose output loops is decoded once more with repetition controls; if it
-    still loops it keeps the better of the two outputs and a ``repetition`` flag.
+    still loops it keeps the second output and a ``repetition`` flag. Segments skipped
+    (see :func:`generate_batched`) come back as None.
     """
     if not segments:
         return []
     lengths = [backend.count_tokens(s) for s in segments]
     options = GenerationOptions(num_beams=beam)
     outs = generate_batched(
-        backend, segments, lengths, options=options, batch_tokens=batch_tokens, on_batch=on_batch
+        backend,
+        segments,
+        lengths,
+        options=options,
+        batch_tokens=batch_tokens,
+        on_batch=on_batch,
+        skip=skip,
     )
-    looping = [i for i, o in enumerate(outs) if find_repetition(o.text)]
+    looping = [i for i, o in enumerate(outs) if o is not None and find_repetition(o.text)]
     retried: dict[int, Generated] = {}
     if looping:
         log.info("re-decoding %d looping segment(s) with repetition controls", len(looping))
@@ -118,11 +130,15 @@ def translate_segments(
             [lengths[i] for i in looping],
             options=controls,
             batch_tokens=batch_tokens,
+            skip=(lambda j: skip(looping[j])) if skip else None,
         )
-        retried = dict(zip(looping, again, strict=True))
+        retried = {i: out for i, out in zip(looping, again, strict=True) if out is not None}
 
-    outcomes = []
+    outcomes: list[SegmentOutcome | None] = []
     for i, (source, out) in enumerate(zip(segments, outs, strict=True)):
+        if out is None:
+            outcomes.append(None)
+            continue
         flags: list[tuple[str, str]] = []
         if i in retried:
             first = find_repetition(out.text)

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.errors import PasseurError
 from service.schemas import Article, ArticleOptions
 from service.store.base import Job, JobStore, Lease
 
@@ -88,6 +87,7 @@ class Worker:
         heartbeat_s: float = 2.0,
         idle_max_s: float = 0.5,
         progress_every_s: float = 0.5,
+        claim_limit: int = 1,
     ) -> None:
         self.store = store
         self._load_pipeline = load_pipeline
@@ -95,6 +95,7 @@ class Worker:
         self.heartbeat_s = heartbeat_s
         self.idle_max_s = idle_max_s
         self.progress_every_s = progress_every_s
+        self.claim_limit = claim_limit  # jobs leased at once; their sentences share batches
         self.pipeline: Any = None
         self.stats = WorkerStats()
         self.release_now = threading.Event()  # second SIGTERM: give jobs back
@@ -118,37 +119,47 @@ class Worker:
         idle = 0.02
         try:
             while not stop.is_set():
-                leases = self.store.claim(self.name, limit=1)
+                leases = self.store.claim(self.name, limit=self.claim_limit)
                 if not leases:
                     stop.wait(idle)
                     idle = min(idle * 2, self.idle_max_s)
                     continue
                 idle = 0.02
+                # A job delivered before may be the one that killed a worker: it runs in a
+                # batch of its own so it cannot take healthy jobs down with it again.
+                fresh = [lease for lease in leases if lease.job.deliveries <= 1]
                 for lease in leases:
-                    self.execute(lease)
+                    if lease.job.deliveries > 1:
+                        self.execute([lease])
+                if fresh:
+                    self.execute(fresh)
         finally:
             self._keeper_stop.set()
             self._heartbeat(ready=False)
 
-    # -- one job ----------------------------------------------------------------
+    # -- jobs -------------------------------------------------------------------
 
-    def execute(self, lease: Lease) -> None:
-        """Run one leased job to a terminal state (or give it back); never raises."""
-        job = lease.job
-        held = _Held(lease)
+    def execute(self, leases: list[Lease]) -> None:
+        """Run leased jobs together (their sentences share batches) to a terminal state,
+        or give them back; never raises."""
+        held = [_Held(lease) for lease in leases]
         with self._lock:
-            self._held[job.id] = held
+            for h in held:
+                self._held[h.lease.job.id] = h
         try:
             self._execute(held)
-        except Exception:  # noqa: BLE001 - the worker outlives any one job
-            log.exception("job %s: unexpected error while recording its outcome", job.id)
+        except Exception:  # noqa: BLE001 - the worker outlives any one batch of jobs
+            log.exception("unexpected error while running jobs %s", [h.lease.job.id for h in held])
+            for h in held:
+                error = {"code": "internal_error", "message": "the worker failed unexpectedly"}
+                self.store.fail(h.lease.job.id, h.lease.token, error, transient=True)
         finally:
             with self._lock:
-                self._held.pop(job.id, None)
+                for h in held:
+                    self._held.pop(h.lease.job.id, None)
 
-    def _execute(self, held: _Held) -> None:
+    def _progress(self, held: _Held) -> Callable[[str, int, int], None]:
         job, token = held.lease.job, held.lease.token
-        article, options = article_from_payload(job)
 
         def progress(stage: str, done: int, total: int) -> None:
             if self.release_now.is_set():
@@ -162,32 +173,44 @@ class Worker:
                     held.lost = True
                     raise StopJob("lost")
 
-        log.info("job %s: started (delivery %d)", job.id, job.deliveries)
+        return progress
+
+    def _execute(self, held: list[_Held]) -> None:
+        items = []
+        for h in held:
+            article, options = article_from_payload(h.lease.job)
+            items.append((article, options, self._progress(h)))
+            log.info("job %s: started (delivery %d)", h.lease.job.id, h.lease.job.deliveries)
         try:
-            result = self.pipeline.run(article, options, progress)
-        except StopJob as stop:
-            self._stopped(job, token, stop.reason)
-            return
-        except PasseurError as exc:
-            log.warning("job %s failed: %s", job.id, exc.message)
-            transient = exc.http_status >= 500
-            self.store.fail(job.id, token, exc.to_dict(), transient=transient)
-            self.stats.jobs_failed += 1
-            return
-        except Exception as exc:  # noqa: BLE001 - a bad job must not kill the worker
-            log.exception("job %s: error, will retry with backoff", job.id)
+            outcomes = self.pipeline.run_jobs(items)
+        except Exception as exc:  # noqa: BLE001 - a model failure affects the whole batch
+            log.exception("jobs %s: error, will retry with backoff", [h.lease.job.id for h in held])
             error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+            for h in held:
+                self.store.fail(h.lease.job.id, h.lease.token, error, transient=True)
+                self.stats.jobs_failed += 1
+            return
+        for h, outcome in zip(held, outcomes, strict=True):
+            self._record(h, outcome)
+
+    def _record(self, held: _Held, outcome: Any) -> None:
+        job, token = held.lease.job, held.lease.token
+        if isinstance(outcome, StopJob):
+            self._stopped(job, token, outcome.reason)
+        elif isinstance(outcome, BaseException):
+            log.error("job %s: %s, will retry with backoff", job.id, outcome)
+            error = {"code": "internal_error", "message": f"{type(outcome).__name__}: {outcome}"}
             self.store.fail(job.id, token, error, transient=True)
             self.stats.jobs_failed += 1
-            return
-        if result.error:
-            self.store.fail(job.id, token, result.error, transient=False)
+        elif outcome.error:
+            # Input errors (empty, too long, unsupported language): retrying cannot help.
+            self.store.fail(job.id, token, outcome.error, transient=False)
             self.stats.jobs_failed += 1
-            log.warning("job %s failed: %s", job.id, result.error.get("message"))
-        elif self.store.complete(job.id, token, result.to_dict()):
+            log.warning("job %s failed: %s", job.id, outcome.error.get("message"))
+        elif self.store.complete(job.id, token, outcome.to_dict()):
             self.stats.jobs_succeeded += 1
-            self.stats.observe(result.timings)
-            log.info("job %s: succeeded in %.2f s", job.id, result.timings.get("total_s", 0.0))
+            self.stats.observe(outcome.timings)
+            log.info("job %s: succeeded in %.2f s", job.id, outcome.timings.get("total_s", 0.0))
         else:
             log.warning("job %s: result discarded, the lease was lost meanwhile", job.id)
 

@@ -132,6 +132,38 @@ def test_late_writes_of_a_worker_that_lost_its_lease_are_rejected(settings) -> N
     worker = _worker(store, settings)
     worker.pipeline = worker._load_pipeline()
     [second] = store.claim(worker.name, limit=1)
-    worker.execute(second)
+    worker.execute([second])
     assert store.complete(job.id, first.token, {"id": "late"}) is False
     assert store.get(job.id).result["id"] == job.id
+
+
+def test_jobs_leased_together_share_batches_and_redelivered_ones_run_alone(store, settings) -> None:
+    backend = FakeBackend()
+    jobs = [store.submit(_payload(f"Phrase {i}. Autre phrase {i}."))[0] for i in range(3)]
+    [crashed] = store.claim("dead-worker", limit=1)  # this delivery's worker "dies"
+    store.options = StoreOptions(lease_s=0.05)
+    time.sleep(0.1)
+    worker = _worker(store, settings, backend, claim_limit=4)
+    _run_until(worker, lambda: all(store.get(j.id).state.terminal for j in jobs))
+    assert all(store.get(j.id).state == JobState.SUCCEEDED for j in jobs)
+    sizes = sorted(len(texts) for texts, _ in backend.calls)
+    assert sizes == [2, 4], "the re-delivered job alone, the two fresh ones together"
+    assert crashed.job.id in {j.id for j in jobs}
+
+
+def test_cancelling_one_of_several_batched_jobs_leaves_the_others(store, settings) -> None:
+    settings.batch_tokens = 8  # one sentence per batch
+    texts = [" ".join(f"Phrase {k} du texte {i}." for k in range(20)) for i in range(2)]
+    doomed, kept = (store.submit(_payload(t))[0] for t in texts)
+    cancelled = threading.Event()
+
+    def cancel_once(text, options):
+        if not cancelled.is_set():
+            store.cancel(doomed.id)
+            cancelled.set()
+        return pseudo_english(text)
+
+    worker = _worker(store, settings, FakeBackend(cancel_once), claim_limit=2)
+    _run_until(worker, lambda: store.get(kept.id).state.terminal and store.get(doomed.id).state.terminal)
+    assert store.get(doomed.id).state == JobState.CANCELLED
+    assert store.get(kept.id).state == JobState.SUCCEEDED
