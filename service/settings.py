@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     registry: Path | None = None
     cache_dir: Path | None = None
 
+    # One model for French ("DIR" or a name), or per pair: "fr-en=DIR,de-en=opus-mt-de-en".
     translation_model: str | None = None
     summary_model: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -46,6 +47,7 @@ class Settings(BaseSettings):
     max_segment_tokens: int = Field(default=256, ge=16, le=4096)
     max_article_chars: int = Field(default=200_000, ge=100)
 
+    languages: str = "fr,en,de,es,it,pt,nl,ca,ro"  # what source_lang "auto" can detect
     summary_mode: SummaryMode = "abstractive"
     bullets: int = Field(default=5, ge=1, le=10)
     drop_unsupported: bool = False
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
     sync_max_chars: int = Field(default=5000, ge=1)
     sync_timeout_s: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    api_keys: str = ""  # comma-separated; empty: the API is open
+    api_keys: str = Field(default="", repr=False)  # comma-separated; empty: the API is open
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -80,6 +82,24 @@ class Settings(BaseSettings):
     @property
     def model_cache(self) -> Path:
         return self.cache_dir or self.models_dir / "cache"
+
+    def translation_overrides(self) -> dict[str, str]:
+        """Source language -> model spec from ``translation_model``; a plain value is French's."""
+        overrides: dict[str, str] = {}
+        for item in (self.translation_model or "").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            pair, sep, spec = item.partition("=")
+            if sep and "-" in pair and "/" not in pair:
+                overrides[pair.split("-")[0].strip()] = spec.strip()
+            else:
+                overrides["fr"] = item
+        return overrides
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code.strip() for code in self.languages.split(",") if code.strip()]
 
     @property
     def store_url(self) -> str:

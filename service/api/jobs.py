@@ -1,0 +1,142 @@
+"""``/v1/jobs``: submit an article, follow it, list jobs, cancel one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+
+from service.api.deps import SettingsDep, StoreDep, json_body
+from service.api.payloads import ArticleRequest, JobAccepted, body_hash, job_payload
+from service.errors import UnsupportedLanguage
+from service.settings import Settings
+from service.store import Job, JobState, JobStore, Priority
+
+__all__ = ["IdempotencyKey", "job_links", "job_view", "router", "submit_article"]
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="retrying with the same key and body returns the same job; "
+        "another body under the same key is refused with 409",
+    ),
+]
+
+
+def job_links(job_id: str) -> dict[str, str]:
+    """Where to poll (GET) or cancel (DELETE) a job."""
+    return {"self": f"/v1/jobs/{job_id}"}
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """A job as the API shows it: :meth:`Job.public` plus whether a cancel is pending."""
+    return {**job.public(), "cancel_requested": job.cancel_requested, "links": job_links(job.id)}
+
+
+def supported_sources(settings: Settings) -> list[str]:
+    """Source languages with a translation model to English (registry or override), and
+    English itself (summarised directly)."""
+    from service.runtime import TARGET_LANG, load_registry
+
+    pairs = load_registry(settings).pairs("translation")
+    sources = {p.split("-")[0] for p in pairs if p.endswith(f"-{TARGET_LANG}")}
+    return sorted({*sources, *settings.translation_overrides(), TARGET_LANG})
+
+
+def check_language(settings: Settings, code: str) -> None:
+    """422 for an explicit language no model translates (``auto`` is decided by the worker)."""
+    if code == "auto":
+        return
+    supported = supported_sources(settings)
+    if code not in supported:
+        raise UnsupportedLanguage(
+            f"no translation model for source_lang {code!r}; supported: "
+            f"{', '.join(supported)}, or auto",
+            supported=supported,
+            language=code,
+        )
+
+
+def submit_article(
+    store: JobStore,
+    settings: Settings,
+    article: ArticleRequest,
+    *,
+    priority: Priority,
+    idempotency_key: str | None,
+    max_chars: int | None = None,
+) -> tuple[Job, bool]:
+    """Validate ``article`` and record its job durably; returns (job, created).
+
+    The same idempotency key with the same canonical body returns the job already recorded
+    (created False); another body under that key raises ``IdempotencyConflict`` (409).
+    """
+    payload = job_payload(article, max_chars=max_chars or settings.max_article_chars)
+    check_language(settings, article.source_lang)
+    return store.submit(
+        payload,
+        priority=priority,
+        idempotency_key=idempotency_key,
+        body_hash=body_hash(payload, priority.name.lower()) if idempotency_key else None,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(json_body)],
+    responses={
+        200: {"description": "the job already submitted under this Idempotency-Key"},
+        409: {"description": "the Idempotency-Key was used for another body"},
+        413: {"description": "body over the size limit"},
+        422: {"description": "invalid fields, empty text or text over the character limit"},
+    },
+)
+def create_job(
+    article: ArticleRequest,
+    response: Response,
+    store: StoreDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JobAccepted:
+    """Queue one article. The 202 comes only once the job is committed to the store."""
+    job, created = submit_article(
+        store, settings, article, priority=Priority.BATCH, idempotency_key=idempotency_key
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = job_links(job.id)["self"]
+    return JobAccepted(id=job.id, state=job.state.value, links=job_links(job.id))
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
+    """State, progress, timestamps and, once succeeded, the result (404 unknown, 410 expired)."""
+    return job_view(store.get(job_id))
+
+
+@router.get("")
+def list_jobs(
+    store: StoreDep,
+    state: Annotated[JobState | None, Query(description="only jobs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, list[dict[str, Any]]]:
+    """Jobs, newest first, without their results (fetch one job for its result)."""
+    jobs = []
+    for job in store.list(state, limit):
+        view = job_view(job)
+        view.pop("result")
+        jobs.append(view)
+    return {"jobs": jobs}
+
+
+@router.delete("/{job_id}")
+def cancel_job(job_id: str, store: StoreDep) -> dict[str, Any]:
+    """Cancel: a queued job never starts; a running one stops within one batch
+    (``cancel_requested`` is true until it does); a finished job is returned unchanged."""
+    return job_view(store.cancel(job_id))

@@ -1,0 +1,124 @@
+"""Request bodies at the HTTP edge and the job payload they become.
+
+The payload a job carries, which the worker reads, is exactly::
+
+    {
+        "article": {"title": str | None, "text": str, "source_lang": str},
+        "options": {"bullets"?: int, "summary_mode"?: str, "beam"?: int,
+                    "drop_unsupported"?: bool},
+    }
+
+``source_lang`` is lower-case, 2 or 3 letters (whether a model exists for it is the
+worker's business); ``text`` is non-empty and within ``max_article_chars``. An option the
+client left out is absent from ``options``: the worker applies the settings' default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service.errors import EmptyText, TextTooLong
+
+__all__ = ["ArticleOptionsIn", "ArticleRequest", "JobAccepted", "body_hash", "job_payload"]
+
+
+class ArticleOptionsIn(BaseModel):
+    """Per-request options; each one left out takes the server's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bullets: int | None = Field(default=None, ge=1, le=10, description="bullets in the summary")
+    summary_mode: Literal["abstractive", "extractive", "none"] | None = None
+    beam: int | None = Field(default=None, ge=1, le=16, description="beam size for translation")
+    drop_unsupported: bool | None = Field(
+        default=None,
+        description="drop bullets no source sentence supports, instead of flagging them",
+    )
+
+
+class ArticleRequest(BaseModel):
+    """One article to translate and summarise."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Le trafic SNCF quasi normal",
+                    "text": "Après quatre jours de perturbation, le trafic est normal ce mardi.",
+                    "source_lang": "fr",
+                    "options": {"bullets": 3},
+                }
+            ]
+        },
+    )
+
+    title: str | None = Field(default=None, max_length=2000)
+    text: str
+    source_lang: str = Field(
+        default="fr",
+        description="ISO 639-1 code of the article's language, or auto to detect it per "
+        "article and paragraph",
+    )
+    options: ArticleOptionsIn = Field(default_factory=ArticleOptionsIn)
+
+    @field_validator("source_lang")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        code = value.strip().lower()
+        if code == "auto":
+            return code
+        if not (2 <= len(code) <= 3 and code.isascii() and code.isalpha()):
+            raise ValueError(
+                f"source_lang must be an ISO 639 code of 2 or 3 letters, not {value!r}"
+            )
+        return code
+
+
+class JobAccepted(BaseModel):
+    """The answer to a submission: the job id and where to poll it."""
+
+    id: str
+    state: str
+    links: dict[str, str]
+
+
+def job_payload(request: ArticleRequest, *, max_chars: int) -> dict[str, Any]:
+    """The job payload for ``request`` (the shape in this module's docstring).
+
+    Raises :class:`EmptyText` for a blank text and :class:`TextTooLong` (with ``limit`` and
+    ``size``) for one over ``max_chars``.
+    """
+    check_text(request.text, max_chars=max_chars)
+    title = request.title.strip() if request.title and request.title.strip() else None
+    return {
+        "article": {"title": title, "text": request.text, "source_lang": request.source_lang},
+        "options": request.options.model_dump(exclude_none=True),
+    }
+
+
+def check_text(text: str, *, max_chars: int, what: str = "text") -> None:
+    """Refuse a blank text, or one longer than ``max_chars`` characters."""
+    if not text.strip():
+        raise EmptyText(f"{what} is empty: send the article's text in the `text` field")
+    if len(text) > max_chars:
+        raise TextTooLong(
+            f"{what} has {len(text)} characters; the limit is {max_chars}",
+            limit=max_chars,
+            size=len(text),
+        )
+
+
+def body_hash(payload: dict[str, Any], priority: str) -> str:
+    """SHA-256 of the canonical JSON of what a job would run: equal requests, equal hash."""
+    canonical = json.dumps(
+        {"payload": payload, "priority": priority},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
