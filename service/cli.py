@@ -26,6 +26,12 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+TRANSLATION_MODEL_HELP = (
+    "registry name, hub id or local folder for French, or PAIR=MODEL for another pair "
+    "(de-en=DIR); repeatable"
+)
+
+
 class UsageError(Exception):
     """A mistake in the command line or the set-up: message printed, exit code 2."""
 
@@ -50,7 +56,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     settings = _settings(
         args,
-        translation_model=args.translation_model,
+        translation_model=",".join(args.translation_model) if args.translation_model else None,
         summary_model=args.summary_model,
         beam=args.beam,
         bullets=args.bullets,
@@ -169,7 +175,7 @@ def _service_settings(args: argparse.Namespace, **extra: object) -> Settings:
     return _settings(
         args,
         store=args.store,
-        translation_model=args.translation_model,
+        translation_model=",".join(args.translation_model) if args.translation_model else None,
         summary_model=args.summary_model,
         summary_mode=args.summary_mode,
         device=args.device,
@@ -205,7 +211,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
                 name,
                 e.task,
                 e.pair,
-                f"{e.hub_id}@{e.revision[:12]}",
+                f"{e.hub_id}@{e.revision[:12] if e.pinned else '(unpinned)'}",
                 "yes" if registry.is_cached(e) else "no",
             )
         )
@@ -216,13 +222,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_models_pull(args: argparse.Namespace) -> int:
+def _entries(registry, names: list[str]) -> list:
     from service.errors import UnknownModel
-    from service.registry import pull
-    from service.runtime import load_registry
 
-    registry = load_registry(_settings(args))
-    names = args.names or registry.names()
     entries = []
     for name in names:
         entry = registry.lookup(name)
@@ -231,8 +233,20 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
                 f"unknown model {name!r}; registry names: {', '.join(registry.names())}"
             )
         entries.append(entry)
+    return entries
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    from service.registry import pull
+    from service.runtime import load_registry
+
+    registry = load_registry(_settings(args))
+    entries = _entries(registry, args.names or registry.names())
     failed = 0
     for entry in entries:
+        if not entry.pinned and not args.names:
+            print(f"skipped {entry.name}: no pinned revision (`passeur models pin {entry.name}`)")
+            continue
         try:
             report = pull(registry, entry, force=args.force)
         except Exception as exc:  # noqa: BLE001 - network errors come in many types
@@ -244,6 +258,18 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
         else:
             print(f"pulled {entry.name}: {', '.join(report.downloaded)} -> {report.path}")
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def cmd_models_pin(args: argparse.Namespace) -> int:
+    from service.registry import pin
+    from service.runtime import load_registry
+
+    settings = _settings(args)
+    registry = load_registry(settings)
+    for entry in _entries(registry, args.names):
+        sha = pin(settings.registry_path, entry)
+        print(f"pinned {entry.name} to {entry.hub_id}@{sha} in {settings.registry_path}")
+    return EXIT_OK
 
 
 # -- passeur detect -----------------------------------------------------------
@@ -314,6 +340,25 @@ def cmd_eval_langid(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval_summaries(args: argparse.Namespace) -> int:
+    from service.summary_eval import SummaryEvalOptions, format_table, run_summary_eval
+
+    path = Path(args.data)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path} (pass --data FILE.jsonl)")
+    if not 1 <= args.bullets <= 10:
+        raise UsageError(f"--bullets must be between 1 and 10, got {args.bullets}")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    settings = _settings(args, summary_model=args.summary_model, device=args.device)
+    options = SummaryEvalOptions(path, args.mode, args.limit, args.bullets, args.lang)
+    report = run_summary_eval(settings, options)
+    print(format_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return EXIT_OK
+
+
 # -- parser -------------------------------------------------------------------
 
 
@@ -333,12 +378,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--format", choices=("jsonl", "markdown"), default="jsonl")
     tr.add_argument("--resume", action="store_true", help="skip ids already in --out")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    tr.add_argument("--translation-model", help="registry name, hub id or local folder")
+    tr.add_argument("--translation-model", action="append", help=TRANSLATION_MODEL_HELP)
     tr.add_argument("--summary-model", help="registry name, hub id or local folder")
     tr.add_argument("--summary-mode", choices=SUMMARY_MODES_CLI)
     tr.add_argument("--bullets", type=int, help="bullets per article (1-10, default 5)")
     tr.add_argument("--beam", type=int, help="beam size (default: the registry's)")
-    tr.add_argument("--source-lang", default="fr", help="language of .txt input (default fr)")
+    tr.add_argument(
+        "--source-lang",
+        default="fr",
+        help="language of the input without its own source_lang: a code, or auto to detect "
+        "it per article and paragraph (default fr)",
+    )
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
     tr.add_argument("--threads", type=int, help="torch threads (0: torch's default)")
     tr.add_argument("--batch-articles", type=int, help="articles whose sentences share batches")
@@ -355,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--store", help="job store URL: sqlite:///PATH (default: data/jobs.db), memory://"
         )
-        p.add_argument("--translation-model", help="registry name, hub id or local folder")
+        p.add_argument("--translation-model", action="append", help=TRANSLATION_MODEL_HELP)
         p.add_argument("--summary-model", help="registry name, hub id or local folder")
         p.add_argument(
             "--summary-mode", choices=SUMMARY_MODES_CLI, help="default for jobs that do not say"
@@ -387,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("names", nargs="*", help="registry names (default: all)")
     pl.add_argument("--force", action="store_true", help="download again even if cached")
     pl.set_defaults(func=cmd_models_pull)
+    pn = models.add_parser("pin", help="record the hub's current commit as an entry's revision")
+    pn.add_argument("names", nargs="+", help="registry names")
+    pn.set_defaults(func=cmd_models_pin)
 
     det = sub.add_parser("detect", help="language of each article and paragraph (JSON lines)")
     det.add_argument(
@@ -404,6 +457,18 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--lines-per-paragraph", type=int, default=10)
     seg.add_argument("--lang", default="fr")
     seg.set_defaults(func=cmd_eval_segmentation)
+    summ = ev.add_parser("summaries", help="ROUGE of bullets against references, beside lead-3")
+    summ.add_argument(
+        "--data", required=True, help="JSONL: article/reference_tokenized or document/summary"
+    )
+    summ.add_argument("--mode", choices=("extractive", "abstractive", "both"), default="extractive")
+    summ.add_argument("--limit", type=int, help="first N articles only")
+    summ.add_argument("--bullets", type=int, default=3, help="bullets for our modes (default 3)")
+    summ.add_argument("--summary-model", help="registry name, hub id or local folder (abstractive)")
+    summ.add_argument("--lang", default="en", help="language of the articles (default en)")
+    summ.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    summ.add_argument("--json", help="also write the scores to this file")
+    summ.set_defaults(func=cmd_eval_summaries)
     lid = ev.add_parser("langid", help="language identification accuracy on FLORES-200")
     lid.add_argument(
         "--data-dir", help="folder of fra_Latn.devtest etc. (default: shared FLORES-200)"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, cast
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, cast
 
 from service.errors import EmptyText, PasseurError, TextTooLong, UnsupportedLanguage
 from service.guards import joined
@@ -25,7 +25,13 @@ from service.schemas import (
     SentenceResult,
     TitleResult,
 )
-from service.segmentation import Sentence, fit_to_budget, segment_article, split_sentences
+from service.segmentation import (
+    Sentence,
+    fit_to_budget,
+    segment_article,
+    split_paragraphs,
+    split_sentences,
+)
 from service.seq2seq import Seq2SeqBackend
 from service.settings import Settings
 from service.translation import translate_segments
@@ -55,7 +61,9 @@ class _Prepared:
     article: Article
     sentences: list[Sentence]
     title_source: str | None
-    segments: list[tuple[int, str]] = field(default_factory=list)  # (owner sentence, text)
+    segments: list[tuple[int, str, str]] = field(default_factory=list)  # (owner, text, lang)
+    kept: set[int] = field(default_factory=set)  # sentences already in the target language
+    language: dict[str, Any] | None = None  # what detection found, for source_lang "auto"
     flags: list[Flag] = field(default_factory=list)
     started: float = 0.0
     segmentation_s: float = 0.0
@@ -73,7 +81,8 @@ class Pipeline:
         *,
         target_lang: str = "en",
     ) -> None:
-        self.translators = dict(translators)
+        self.translators = translators
+        self._identifier: Any = None
         self.summariser = summariser
         self.settings = settings
         self.target_lang = target_lang
@@ -162,35 +171,106 @@ class Pipeline:
                 limit=limit,
                 size=size,
             )
-        if article.source_lang != self.target_lang and article.source_lang not in self.translators:
-            pairs = sorted(f"{s}-{self.target_lang}" for s in self.translators)
-            raise UnsupportedLanguage(
-                f"no translation model loaded for {article.source_lang}->{self.target_lang}; "
-                f"loaded: {', '.join(pairs) or 'none'}",
-                supported=pairs,
-            )
+
+    def _check_language(self, lang: str, detected: bool) -> None:
+        if lang == self.target_lang or lang in self.translators:
+            return
+        pairs = sorted(
+            {f"{s}-{self.target_lang}" for s in getattr(self.translators, "pairs", lambda: [])()}
+            | {f"{s}-{self.target_lang}" for s in self.translators}
+        )
+        how = "detected as" if detected else "given as"
+        raise UnsupportedLanguage(
+            f"the article's language ({how} {lang!r}) has no translation model to "
+            f"{self.target_lang}; supported: {', '.join(pairs) or 'none'}",
+            supported=pairs,
+            language=lang,
+        )
+
+    def identifier(self) -> Any:
+        """The language identifier, built on the first ``source_lang: auto`` article."""
+        if self._identifier is None:
+            from service.langid import LanguageIdentifier
+
+            self._identifier = LanguageIdentifier(self.settings.language_list)
+        return self._identifier
+
+    def _detect(
+        self, article: Article
+    ) -> tuple[Article, dict[str, Any], list[tuple[int, int, str]]]:
+        """Detect the article's language and each paragraph's: (article with its
+        language, the record for the result, paragraph spans with their language)."""
+        paragraphs = split_paragraphs(article.text)
+        found = self.identifier().detect_article(article.text, [p.text for p in paragraphs])
+        spans = [
+            (p.start, p.end, pl.lang) for p, pl in zip(paragraphs, found.paragraphs, strict=True)
+        ]
+        return (
+            replace(article, source_lang=found.lang),
+            {"detected": True, **found.to_dict()},
+            spans,
+        )
 
     def _prepare(self, article: Article) -> _Prepared:
         self._check(article)
         started = time.perf_counter()
-        sentences = segment_article(article.text, article.source_lang)
+        language, spans = None, []
+        if article.source_lang == "auto":
+            article, language, spans = self._detect(article)
+        self._check_language(article.source_lang, detected=language is not None)
+        lang = article.source_lang
+        sentences = segment_article(article.text, lang)
         title = (article.title or "").strip() or None
-        prep = _Prepared(article, sentences, title, started=started)
-        backend = self.translators.get(article.source_lang)
-        if backend is not None:
+        prep = _Prepared(article, sentences, title, started=started, language=language)
+        if lang == self.target_lang:
+            prep.kept = set(range(len(sentences)))
+        else:
+            backend = self.translators[lang]
             if title:
-                for start, end in split_sentences(title, article.source_lang):
-                    self._add_segments(prep, backend, TITLE, title[start:end])
+                for start, end in split_sentences(title, lang):
+                    self._add_segments(prep, backend, lang, TITLE, title[start:end])
             for index, sentence in enumerate(sentences):
-                self._add_segments(prep, backend, index, sentence.text)
+                own = next((pl for s, e, pl in spans if s <= sentence.start < e), lang)
+                self._route(prep, index, sentence, own, lang)
         prep.segmentation_s = time.perf_counter() - started
         return prep
 
+    def _route(self, prep: _Prepared, index: int, sentence: Sentence, own: str, lang: str) -> None:
+        """A sentence of a paragraph detected in another language than the article's: kept
+        when already in the target language, else sent to its own language's model when
+        there is one, else to the article's."""
+        first_of_paragraph = index == 0 or prep.sentences[index - 1].paragraph != sentence.paragraph
+        if own == self.target_lang:
+            prep.kept.add(index)
+            if first_of_paragraph:
+                prep.flags.append(
+                    Flag(
+                        "already_target_language",
+                        index,
+                        f"paragraph {sentence.paragraph} is already in "
+                        f"{self.target_lang}: kept as is",
+                    )
+                )
+            return
+        if own != lang and own in self.translators:
+            self._add_segments(prep, self.translators[own], own, index, sentence.text)
+            return
+        if own != lang and first_of_paragraph:
+            prep.flags.append(
+                Flag(
+                    "paragraph_language_unsupported",
+                    index,
+                    f"paragraph {sentence.paragraph} looks {own!r}, which has no model; "
+                    f"translated as {lang!r}",
+                )
+            )
+        self._add_segments(prep, self.translators[lang], lang, index, sentence.text)
+
     def _add_segments(
-        self, prep: _Prepared, backend: Seq2SeqBackend, owner: int, text: str
+        self, prep: _Prepared, backend: Seq2SeqBackend, lang: str, owner: int, text: str
     ) -> None:
         pieces = fit_to_budget(text, backend.count_tokens, backend.max_source_tokens)
-        prep.segments.extend((owner, p.text) for p in pieces)
+        prep.segments.extend((owner, p.text, lang) for p in pieces)
         cuts = {p.cut for p in pieces if p.cut}
         if cuts:
             how = (
@@ -222,16 +302,14 @@ class Pipeline:
         out: dict[int, dict[int, list[tuple[str, list[tuple[str, str]]]]]] = {}
         groups: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
         for i, prep in prepared.items():
-            backend = self.translators.get(prep.article.source_lang)
-            if backend is None:
-                continue
-            beam = (
-                items[i][1].beam
-                or self.settings.beam
-                or int(backend.model.generation.get("num_beams", 4))
-            )
-            for owner, text in prep.segments:
-                groups.setdefault((prep.article.source_lang, beam), []).append((i, owner, text))
+            for owner, text, lang in prep.segments:
+                backend = self.translators[lang]
+                beam = (
+                    items[i][1].beam
+                    or self.settings.beam
+                    or int(backend.model.generation.get("num_beams", 4))
+                )
+                groups.setdefault((lang, beam), []).append((i, owner, text))
         segments_left = {i: len(p.segments) for i, p in prepared.items()}
 
         def report(i: int) -> None:
@@ -283,11 +361,12 @@ class Pipeline:
         progress: ProgressFn | None,
     ) -> ArticleResult:
         article = prep.article
-        backend = self.translators.get(article.source_lang)
+        lang = article.source_lang
+        backend = None if lang == self.target_lang else self.translators[lang]
         flags = list(prep.flags)
 
         def text_of(owner: int, source: str) -> str:
-            if backend is None:  # already in the target language
+            if backend is None or owner in prep.kept:  # already in the target language
                 return source
             parts = pieces.get(owner, [])
             for _, seg_flags in parts:
@@ -320,16 +399,22 @@ class Pipeline:
                 para.translation = joined([para.translation, s.translation])
         flags.sort(key=lambda f: -1 if f.sentence is None else f.sentence)
 
-        if backend is not None and backend.random_weights:
-            flags.insert(
-                0,
-                Flag(
-                    "random_model",
-                    None,
-                    f"translation model {backend.model.name} has random weights (a test or "
-                    "benchmark build): this output is not a translation",
-                ),
-            )
+        used = {seg_lang: self.translators[seg_lang] for _, _, seg_lang in prep.segments}
+        for used_backend in used.values():
+            if used_backend.random_weights:
+                flags.insert(
+                    0,
+                    Flag(
+                        "random_model",
+                        None,
+                        f"translation model {used_backend.model.name} has random weights (a "
+                        "test or benchmark build): this output is not a translation",
+                    ),
+                )
+        models: dict[str, Any] = {"translation": backend.model.info() if backend else None}
+        others = {code: b.model.info() for code, b in used.items() if code != lang}
+        if others:
+            models["translation_by_language"] = others
 
         summary_started = time.perf_counter()
         bullets, summary_flags, summary_model = self._summarise(sentences, options, progress)
@@ -343,10 +428,8 @@ class Pipeline:
             paragraphs=paragraphs,
             sentences=sentences,
             bullets=bullets,
-            models={
-                "translation": backend.model.info() if backend else None,
-                "summarisation": summary_model,
-            },
+            models={**models, "summarisation": summary_model},
+            language=prep.language,
             flags=flags,
             timings={
                 "segmentation_s": round(prep.segmentation_s, 4),

@@ -48,6 +48,10 @@ class ModelEntry:
     def pair(self) -> str:
         return f"{self.source}-{self.target}"
 
+    @property
+    def pinned(self) -> bool:
+        return bool(self.revision)
+
 
 @dataclass(frozen=True)
 class ResolvedModel:
@@ -72,13 +76,17 @@ class ResolvedModel:
 
 def _entry_from_toml(name: str, raw: dict[str, Any], path: Path) -> ModelEntry:
     where = f"{path} [models.{name}]"
-    missing = [k for k in ("task", "source", "target", "hub_id", "revision") if k not in raw]
+    missing = [k for k in ("task", "source", "target", "hub_id") if k not in raw]
     if missing:
         raise ConfigError(f"{where} lacks {', '.join(missing)}")
     if raw["task"] not in TASKS:
         raise ConfigError(f"{where}: task must be one of {', '.join(TASKS)}, not {raw['task']!r}")
-    if not _REVISION.match(str(raw["revision"])):
-        raise ConfigError(f"{where}: revision must be a full 40-hex commit hash")
+    revision = str(raw.get("revision", ""))
+    if revision and not _REVISION.match(revision):
+        raise ConfigError(
+            f"{where}: revision must be a full 40-hex commit hash (or absent until "
+            f"`passeur models pin {name}` records one)"
+        )
     backend = raw.get("backend", "transformers")
     if backend not in BACKENDS:
         raise ConfigError(f"{where}: backend must be one of {', '.join(BACKENDS)}")
@@ -88,7 +96,7 @@ def _entry_from_toml(name: str, raw: dict[str, Any], path: Path) -> ModelEntry:
         source=raw["source"],
         target=raw["target"],
         hub_id=raw["hub_id"],
-        revision=raw["revision"],
+        revision=revision,
         backend=backend,
         licence=raw.get("licence", ""),
         files=tuple(raw.get("files", ())),
@@ -146,10 +154,10 @@ class Registry:
         return None
 
     def cache_path(self, entry: ModelEntry) -> Path:
-        return self.cache_dir / entry.name / entry.revision
+        return self.cache_dir / entry.name / (entry.revision or "unpinned")
 
     def is_cached(self, entry: ModelEntry) -> bool:
-        return (self.cache_path(entry) / COMPLETE_MARKER).is_file()
+        return entry.pinned and (self.cache_path(entry) / COMPLETE_MARKER).is_file()
 
     def resolve(self, spec: str, task: str) -> ResolvedModel:
         """Resolve a logical name, a hub id or a local folder; no network, no loading.
@@ -172,6 +180,15 @@ class Registry:
         if entry.task != task:
             raise ConfigError(f"model {entry.name} is a {entry.task} model, not {task}")
         path = self.cache_path(entry)
+        if not entry.pinned:
+            raise ModelNotAvailable(
+                f"model {entry.name} ({entry.hub_id}) has no pinned revision yet; on a machine "
+                f"with access to the Hugging Face hub run `passeur models pin {entry.name}` "
+                f"(records the current commit in the registry), then `passeur models pull "
+                f"{entry.name}`",
+                model=entry.name,
+                cache_dir=str(self.cache_dir),
+            )
         if not self.is_cached(entry):
             raise ModelNotAvailable(
                 f"model {entry.name} ({entry.hub_id}@{entry.revision[:12]}) is not in the cache "
@@ -222,6 +239,10 @@ def pull(registry: Registry, entry: ModelEntry, *, force: bool = False) -> PullR
     temporary folder that is renamed into place once complete, so an interrupted pull
     never leaves a folder that looks usable.
     """
+    if not entry.pinned:
+        raise ConfigError(
+            f"model {entry.name} has no pinned revision: run `passeur models pin {entry.name}` first"
+        )
     target = registry.cache_path(entry)
     if registry.is_cached(entry) and not force:
         return PullReport(entry.name, target, skipped=True)
@@ -250,3 +271,30 @@ def pull(registry: Registry, entry: ModelEntry, *, force: bool = False) -> PullR
         shutil.rmtree(target)
     partial.rename(target)
     return PullReport(entry.name, target, downloaded=wanted)
+
+
+def pin(registry_path: Path, entry: ModelEntry) -> str:
+    """Record the hub's current commit of ``entry`` as its revision in the registry file.
+
+    Only the ``revision`` line of the entry's table changes (or is added after
+    ``hub_id``); comments and layout stay as they are.
+    """
+    from huggingface_hub import HfApi
+
+    sha = HfApi().model_info(entry.hub_id).sha
+    if not sha or not _REVISION.match(sha):
+        raise ConfigError(f"the hub gave no commit hash for {entry.hub_id}")
+    text = registry_path.read_text(encoding="utf-8")
+    header = re.search(rf"^\[models\.{re.escape(entry.name)}\]\s*$", text, re.MULTILINE)
+    if header is None:
+        raise ConfigError(f"[models.{entry.name}] not found in {registry_path}")
+    following = re.search(r"^\[", text[header.end() :], re.MULTILINE)
+    end = header.end() + (following.start() if following else len(text) - header.end())
+    table = text[header.end() : end]
+    line = f'revision = "{sha}"'
+    if re.search(r"^revision\s*=.*$", table, re.MULTILINE):
+        table = re.sub(r"^revision\s*=.*$", line, table, count=1, flags=re.MULTILINE)
+    else:
+        table = re.sub(r"^(hub_id\s*=.*)$", rf"\1\n{line}", table, count=1, flags=re.MULTILINE)
+    registry_path.write_text(text[: header.end()] + table + text[end:], encoding="utf-8")
+    return sha

@@ -82,6 +82,8 @@ class ArticleResult:
     flags: list[Flag] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    # For source_lang "auto": the detected language, confidence and per-paragraph languages.
+    language: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -43,10 +43,11 @@ class FakeBackend:
         *,
         max_source_tokens: int = 64,
         fail_above: int | None = None,
+        name: str = "fake",
     ) -> None:
         self.behaviour = behaviour
         self.model = ResolvedModel(
-            name="fake", task="translation", revision="0" * 40, path=Path("/nonexistent")
+            name=name, task="translation", revision="0" * 40, path=Path("/nonexistent")
         )
         self.max_source_tokens = max_source_tokens
         self.random_weights = False
