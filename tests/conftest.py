@@ -17,6 +17,9 @@ SAMPLES = ROOT / "samples"
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# One torch thread per process: two threads slow down 2.5x as soon as anything else runs on
+# a 2-core machine (shared/MEASURED.md), and the suite runs server and worker processes.
+os.environ.setdefault("PASSEUR_THREADS", "1")
 
 _real_connect = socket.socket.connect
 
