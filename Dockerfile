@@ -23,8 +23,8 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         python3 python3-venv ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-# PyPI's Linux torch is the CUDA build.
-ENV TORCH_INDEX_URL=https://pypi.org/simple
+# The default index's Linux torch is the CUDA build: no extra index.
+ENV TORCH_INDEX_URL=
 
 FROM base-${BASE}
 # Pinned like the Makefile's; the project's own range (pyproject.toml) admits it, so
@@ -40,7 +40,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
 RUN python3 -m venv /opt/venv \
-    && pip install --index-url "$TORCH_INDEX_URL" "torch==${TORCH_VERSION}"
+    && pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==${TORCH_VERSION}"
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
