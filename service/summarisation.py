@@ -1,10 +1,369 @@
-"""Bullet summaries. Placeholder until the summaries issue lands: no bullets yet."""
+"""Bullet summaries of the English translation: abstractive, extractive, grounded, checked.
+
+Abstractive mode (a BART-class summariser behind :class:`Seq2SeqBackend`):
+
+1. the sentences are packed into windows that fit the summariser's source budget, measured
+   in its own tokens, cut on sentence boundaries (a sentence over the budget alone is cut
+   with :func:`fit_to_budget`), so the end of a long article is summarised too;
+2. every window is summarised (length-sorted batches); each summary is split into
+   sentences, and fragments (no final punctuation: decoding stopped at its length limit),
+   loops, and sentences sharing no content word with the article are dropped;
+3. near-duplicates are merged (the fuller one is kept); if more remain than asked for, one
+   bullet is kept from each part of the article (``count`` equal parts), then others, each
+   time the one adding the most content words not yet covered (words weighted by how often
+   the article uses them);
+4. each bullet is grounded on the sentences that best match it, and bullets are ordered
+   by where that support sits in the article.
+
+When no window gives a single complete sentence (a random-weight test model, or a
+summariser that always runs into its length limit), the summary falls back to the
+article's best extractive sentence and says so with a ``summary_fallback`` flag: the
+reader gets one sentence that is really in the article rather than a fragment or nothing.
+
+Extractive mode needs no model: see :mod:`service.extractive`. Both modes then go through
+the faithfulness guard (:mod:`service.faithfulness`).
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import regex
+
+from service.errors import InputError
+from service.extractive import METHOD, METHOD_VERSION, ends_sentence, select_sentences
+from service.faithfulness import unsupported_words
+from service.grounding import ArticleIndex, content_words, document_counts, overlap, word_count
+from service.guards import find_repetition, joined
+from service.schemas import Bullet, Flag
+from service.segmentation import fit_to_budget, split_sentences
+from service.seq2seq import GenerationOptions, Seq2SeqBackend
 from service.settings import Settings
+from service.translation import generate_batched
+
+__all__ = [
+    "BULLETS_MAX",
+    "BulletSummariser",
+    "Window",
+    "build_summariser",
+    "plan_windows",
+    "summary_sentences",
+]
+
+log = logging.getLogger(__name__)
+
+BULLETS_MAX = 10
+MODES = ("abstractive", "extractive")
+# distilbart-cnn-12-6's own decoding settings: the defaults for a summariser given as a
+# local folder, which has no registry entry. A registry entry's values override them.
+SUMMARY_GENERATION = {
+    "num_beams": 4,
+    "no_repeat_ngram_size": 3,
+    "length_penalty": 2.0,
+    "min_new_tokens": 30,
+    "max_new_tokens": 142,
+}
+DUPLICATE_OVERLAP = 0.7  # share of the smaller bullet's content words found in the other
+MIN_BULLET_WORDS = 3
+_SPACE_BEFORE_PUNCT = regex.compile(r"\s+(?=[.,;:!?%)\]’”»])|(?<=[(\[“«])\s+")
+_SPACES = regex.compile(r"\s+")
+
+NO_MODEL_HINT = (
+    "no summarisation model is loaded, so no abstractive bullets: pull the default one with "
+    "`passeur models pull distilbart-cnn-12-6` (on a machine with hub access) or pass a local "
+    "folder with --summary-model DIR (PASSEUR_SUMMARY_MODEL) and summary mode abstractive at "
+    "start-up; --summary-mode extractive needs no model"
+)
 
 
-def build_summariser(settings: Settings, backend: object | None) -> None:
-    """The summariser for these settings (None: the pipeline flags ``summary_skipped``)."""
-    return None
+@dataclass(frozen=True)
+class Window:
+    """Consecutive sentences (or pieces of one long sentence) summarised in one go."""
+
+    text: str
+    sentences: tuple[int, ...]  # indices covered; a cut sentence spans several windows
+    tokens: int  # in the summariser's tokens, special tokens included
+
+
+def plan_windows(
+    sentences: Sequence[str], count_tokens: Callable[[str], int], budget: int
+) -> list[Window]:
+    """Cut the article into windows of at most ``budget`` tokens, on sentence boundaries.
+
+    Windows are balanced (a 2.2-budget article gives three windows of about 0.73 budget,
+    not two full ones and a scrap), and every window's count is checked on its joined
+    text, so none is over budget. A sentence over the budget on its own is cut into pieces
+    with :func:`fit_to_budget` and each piece is a unit.
+    """
+    if budget < 1:
+        raise ValueError(f"budget must be a positive number of tokens, got {budget}")
+    specials = count_tokens("")
+    units: list[tuple[int, str, int]] = []  # (sentence index, text, tokens without specials)
+    for i, sentence in enumerate(sentences):
+        text = sentence.strip()
+        if not text:
+            continue
+        if count_tokens(text) > budget:
+            pieces = [p.text for p in fit_to_budget(text, count_tokens, budget, lang="en")]
+        else:
+            pieces = [text]
+        units.extend((i, piece, max(count_tokens(piece) - specials, 0)) for piece in pieces)
+    if not units:
+        return []
+    total = specials + sum(cost for _, _, cost in units)
+    target = math.ceil(total / math.ceil(total / budget))
+    groups: list[list[tuple[int, str, int]]] = [[]]
+    size = specials
+    for unit in units:
+        if groups[-1] and size + unit[2] > budget:
+            groups.append([])
+            size = specials
+        groups[-1].append(unit)
+        size += unit[2]
+        if size >= target:
+            groups.append([])
+            size = specials
+    groups = [g for g in groups if g]
+    # Token counts of joined text differ a little from the sum of the parts: check, and
+    # push the last unit of an over-budget window into the next one.
+    windows: list[Window] = []
+    i = 0
+    while i < len(groups):
+        group = groups[i]
+        text = " ".join(u[1] for u in group)
+        tokens = count_tokens(text)
+        if tokens > budget and len(group) > 1:
+            moved = group.pop()
+            if i + 1 < len(groups):
+                groups[i + 1].insert(0, moved)
+            else:
+                groups.append([moved])
+            continue
+        windows.append(Window(text, tuple(sorted({u[0] for u in group})), tokens))
+        i += 1
+    return windows
+
+
+def clean_summary_text(text: str) -> str:
+    """One line, no space before closing punctuation (CNN-trained models write "word .")."""
+    return _SPACE_BEFORE_PUNCT.sub("", _SPACES.sub(" ", text)).strip()
+
+
+def summary_sentences(text: str) -> list[str]:
+    """The complete sentences of a generated summary; fragments and loops left out."""
+    text = clean_summary_text(text)
+    out = []
+    for start, end in split_sentences(text, "en"):
+        sentence = text[start:end]
+        if (
+            ends_sentence(sentence)
+            and word_count(sentence) >= MIN_BULLET_WORDS
+            and not find_repetition(sentence)
+        ):
+            out.append(sentence)
+    return out
+
+
+def generation_options(
+    model_generation: Mapping[str, Any], shortest_window: int
+) -> GenerationOptions:
+    """Decoding settings: the registry's, else distilbart's; a short window is not forced
+    into a summary longer than half of it."""
+    names = {f.name for f in fields(GenerationOptions)}
+    values: dict[str, Any] = {
+        **SUMMARY_GENERATION,
+        **{k: v for k, v in model_generation.items() if k in names},
+    }
+    if values.get("min_new_tokens"):
+        values["min_new_tokens"] = min(int(values["min_new_tokens"]), max(1, shortest_window // 2))
+    return GenerationOptions(**values)
+
+
+@dataclass
+class _Candidate:
+    text: str
+    words: set[str]
+    support: list[int] = field(default_factory=list)
+
+
+def merge_duplicates(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Keep one of each group of near-duplicates: the one with more content words."""
+    kept: list[_Candidate] = []
+    for cand in candidates:
+        twin = next((k for k in kept if overlap(k.words, cand.words) >= DUPLICATE_OVERLAP), None)
+        if twin is None:
+            kept.append(cand)
+        elif len(cand.words) > len(twin.words):
+            kept[kept.index(twin)] = cand
+    return kept
+
+
+def select_covering(
+    candidates: list[_Candidate], index: ArticleIndex, count: int
+) -> list[_Candidate]:
+    """Up to ``count`` candidates that together cover the article best.
+
+    The article is divided into ``count`` equal parts by sentence position, and each part
+    with a candidate grounded in it gives one bullet; remaining places go to the others.
+    Within each step the candidate adding the most content words not yet covered wins,
+    each word weighted by how often the article uses it (central words count more).
+    """
+    weights: Counter[str] = document_counts(index)
+    n = max(len(index.sentences), 1)
+    chosen: list[_Candidate] = []
+    covered: set[str] = set()
+
+    def take(pool: list[_Candidate]) -> None:
+        gains = [sum(weights[w] for w in c.words - covered) for c in pool]
+        best = pool[max(range(len(pool)), key=lambda i: (gains[i], -i))]
+        covered.update(best.words)
+        chosen.append(best)
+
+    for part in range(count):
+        pool = [c for c in candidates if c not in chosen and c.support[0] * count // n == part]
+        if pool:
+            take(pool)
+    while len(chosen) < count and len(chosen) < len(candidates):
+        take([c for c in candidates if c not in chosen])
+    return chosen
+
+
+class BulletSummariser:
+    """Bullets for the pipeline (see :class:`service.pipeline.Summariser`).
+
+    ``info(mode)`` names what made the bullets: the summarisation model for abstractive
+    mode; ``{"name": "extractive:lead-centrality", "revision": "1"}`` for extractive mode
+    (the method and its version, since no model is involved).
+    """
+
+    def __init__(self, settings: Settings, backend: Seq2SeqBackend | None) -> None:
+        self.settings = settings
+        self.backend = backend
+
+    def info(self, mode: str) -> dict[str, str] | None:
+        if mode == "extractive":
+            return {"name": f"extractive:{METHOD}", "revision": METHOD_VERSION}
+        if mode == "abstractive" and self.backend is not None:
+            return self.backend.model.info()
+        return None
+
+    def summarise(
+        self, sentences: list[str], *, mode: str, count: int, drop_unsupported: bool
+    ) -> tuple[list[Bullet], list[Flag]]:
+        """Up to ``count`` bullets for the English ``sentences`` of one article."""
+        if mode not in MODES:
+            raise InputError(f"unknown summary mode {mode!r}: use abstractive, extractive or none")
+        if not 1 <= count <= BULLETS_MAX:
+            raise InputError(f"bullets must be between 1 and {BULLETS_MAX}, got {count}")
+        if mode == "abstractive" and self.backend is None:
+            return [], [Flag("summary_skipped", None, NO_MODEL_HINT)]
+        index = ArticleIndex.build(sentences)
+        if mode == "extractive":
+            bullets = self.extractive(index, count)
+            flags: list[Flag] = []
+        else:
+            bullets, flags = self.abstractive(index, count)
+        bullets, guard_flags = self.check_faithfulness(bullets, sentences, drop_unsupported)
+        flags += guard_flags
+        if not bullets:
+            why = (
+                "every bullet named a number or name absent from the translation (drop_unsupported)"
+                if guard_flags
+                else "the translation has no sentence to summarise"
+            )
+            flags.append(Flag("summary_empty", None, f"no bullets: {why}"))
+        return bullets, flags
+
+    @staticmethod
+    def extractive(index: ArticleIndex, count: int) -> list[Bullet]:
+        return [Bullet(index.sentences[i].strip(), [i]) for i in select_sentences(index, count)]
+
+    def abstractive(self, index: ArticleIndex, count: int) -> tuple[list[Bullet], list[Flag]]:
+        backend = self.backend
+        if backend is None:  # checked by summarise(); keeps the type checker informed
+            raise RuntimeError("abstractive summary without a backend")
+        flags: list[Flag] = []
+        if backend.random_weights:
+            flags.append(
+                Flag(
+                    "random_model",
+                    None,
+                    f"summarisation model {backend.model.name} has random weights (a test or "
+                    "benchmark build): these bullets are not a summary",
+                )
+            )
+        windows = plan_windows(index.sentences, backend.count_tokens, backend.max_source_tokens)
+        if not windows:
+            return [], flags
+        options = generation_options(backend.model.generation, min(w.tokens for w in windows))
+        outputs = generate_batched(
+            backend,
+            [w.text for w in windows],
+            [w.tokens for w in windows],
+            options=options,
+            batch_tokens=self.settings.batch_tokens,
+        )
+        candidates: list[_Candidate] = []
+        complete = 0
+        for out in outputs:
+            sentences = summary_sentences(out.text) if out is not None else []
+            complete += bool(sentences)
+            for text in sentences:
+                support = index.ground(text)
+                if support:  # a sentence sharing no word with the article summarises nothing
+                    candidates.append(_Candidate(text, set(content_words(text)), support))
+        log.debug(
+            "%d windows, %d with a complete sentence, %d candidates",
+            len(windows),
+            complete,
+            len(candidates),
+        )
+        if not candidates:
+            fallback = self.extractive(index, 1)
+            if fallback:
+                flags.append(
+                    Flag(
+                        "summary_fallback",
+                        None,
+                        "the summariser gave no complete sentence grounded in the article for "
+                        f"any of {len(windows)} window(s) (fragments are never shown): the "
+                        "bullet is the article's best sentence, chosen extractively",
+                    )
+                )
+            return fallback, flags
+        chosen = select_covering(merge_duplicates(candidates), index, count)
+        chosen.sort(key=lambda c: (c.support[0], sum(c.support) / len(c.support)))
+        return [Bullet(c.text, c.support) for c in chosen], flags
+
+    @staticmethod
+    def check_faithfulness(
+        bullets: list[Bullet], sentences: Sequence[str], drop: bool
+    ) -> tuple[list[Bullet], list[Flag]]:
+        """Flag (or drop) bullets with numbers or names the translation does not contain."""
+        source = joined(sentences)
+        kept: list[Bullet] = []
+        flags: list[Flag] = []
+        for bullet in bullets:
+            missing = unsupported_words(bullet.text, source)
+            if not missing:
+                kept.append(bullet)
+                continue
+            words = ", ".join(missing)
+            if drop:
+                detail = f"bullet removed, {words} not found in the translation: {bullet.text!r}"
+            else:
+                detail = f"bullet {len(kept) + 1}: {words} not found in the translation"
+                kept.append(bullet)
+            flags.append(Flag("unsupported_bullet", None, detail))
+        return kept, flags
+
+
+def build_summariser(settings: Settings, backend: Seq2SeqBackend | None) -> BulletSummariser:
+    """The summariser for these settings. Extractive mode needs no ``backend``; without one,
+    abstractive requests get no bullets and a ``summary_skipped`` flag saying how to load one."""
+    return BulletSummariser(settings, backend)
