@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,12 +19,12 @@ from pydantic import ValidationError
 
 from service import __version__
 from service.errors import PasseurError
+from service.evaldata import eval_data_dir
 from service.settings import SUMMARY_MODES_CLI, Settings
 
 log = logging.getLogger("passeur")
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 TRANSLATION_MODEL_HELP = (
@@ -47,11 +48,24 @@ def _settings(args: argparse.Namespace, **fields: object) -> Settings:
         raise UsageError(f"invalid settings: {problems}") from exc
 
 
+def _input_files(paths: list[str]) -> list[Path | None]:
+    """The batch inputs (None: stdin), or a usage error naming what is missing."""
+    from service.batch import expand_paths
+
+    try:
+        files = expand_paths(paths or ["-"])
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    if not files:
+        raise UsageError(f"no .txt or .jsonl files under {' '.join(paths)}")
+    return files
+
+
 # -- passeur translate --------------------------------------------------------
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from service.batch import JsonlWriter, MarkdownWriter, count_articles, done_ids, expand_paths
+    from service.batch import JsonlWriter, MarkdownWriter, count_articles, done_ids
     from service.runtime import load_pipeline, load_registry, plan_models
 
     settings = _settings(
@@ -73,12 +87,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{out} already exists: pass --resume to continue it or --overwrite to replace it"
         )
-    try:
-        files = expand_paths(args.paths or ["-"])
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from exc
-    if not files:
-        raise UsageError(f"no .txt or .jsonl files under {' '.join(args.paths)}")
+    files = _input_files(args.paths)
 
     plan = plan_models(settings, load_registry(settings))  # fails fast, before torch
     skip = done_ids(out) if (out and args.resume) else set()
@@ -283,17 +292,12 @@ def _language_codes(raw: str | None) -> list[str] | None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from service.batch import expand_paths, iter_inputs
+    from service.batch import iter_inputs
     from service.langid import DEFAULT_LANGUAGES, LanguageIdentifier
 
     codes = _language_codes(args.languages) or DEFAULT_LANGUAGES
     identifier = LanguageIdentifier(codes, default=args.default)
-    try:
-        files = expand_paths(args.paths or ["-"])
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from exc
-    if not files:
-        raise UsageError(f"no .txt or .jsonl files under {' '.join(args.paths)}")
+    files = _input_files(args.paths)
     failed = 0
     for item in iter_inputs(files, sys.stdin.buffer, default_lang=identifier.default):
         if item.article is None:
@@ -311,7 +315,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_eval_segmentation(args: argparse.Namespace) -> int:
     from service.segmentation_eval import evaluate_boundaries
 
-    path = Path(args.data) if args.data else SHARED_DATA / "flores200_devtest" / "fra_Latn.devtest"
+    flores_fr = eval_data_dir() / "flores200_devtest" / "fra_Latn.devtest"
+    path = Path(args.data) if args.data else flores_fr
     if not path.is_file():
         raise UsageError(f"no such file: {path} (pass --data FILE, one sentence a line)")
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -328,7 +333,7 @@ def cmd_eval_langid(args: argparse.Namespace) -> int:
 
     if args.paragraph_size < 1 or args.every < 1:
         raise UsageError("--paragraph-size and --every must be at least 1")
-    data_dir = Path(args.data_dir) if args.data_dir else SHARED_DATA / "flores200_devtest"
+    data_dir = Path(args.data_dir) if args.data_dir else eval_data_dir() / "flores200_devtest"
     codes = _language_codes(args.languages) or DEFAULT_LANGUAGES
     identifier = LanguageIdentifier(codes, default=args.default)
     try:
@@ -497,6 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PasseurError as exc:
         print(f"passeur: error [{exc.code}]: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `passeur ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

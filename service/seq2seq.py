@@ -106,6 +106,9 @@ class TransformersSeq2Seq:
 
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would tear our own
 
         # MarianTokenizer asks for sacremoses, whose normaliser rewrites French quotes and
         # numbers; we keep it away from the model input on purpose.

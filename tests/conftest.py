@@ -81,11 +81,10 @@ def settings(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (or ``PASSEUR_DATA_DIR``); tests that need it skip when it is missing."""
-    path = Path(os.environ.get("PASSEUR_DATA_DIR", ROOT.parent / "shared" / "data"))
-    if not path.is_dir():
-        pytest.skip(f"evaluation data not found at {path} (set PASSEUR_DATA_DIR)")
-    return path
+    """``../shared/data`` (or ``PASSEUR_EVAL_DATA``); tests that need it skip without it."""
+    from datapaths import data_dir
+
+    return data_dir()
 
 
 @pytest.fixture(scope="session")

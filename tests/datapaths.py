@@ -1,41 +1,25 @@
-"""Where the shared evaluation data lives; tests that need it skip cleanly without it.
-
-`PASSEUR_DATA_DIR` names the folder; otherwise it is `../shared/data` beside the project.
-"""
+"""Evaluation data for tests: skip cleanly without it (see :mod:`service.evaldata`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-DATA_DIR_ENV = "PASSEUR_DATA_DIR"
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+from service.evaldata import EVAL_DATA_ENV, eval_data_dir
 
 
-def find_data_dir() -> Path | None:
-    """The evaluation data folder, or None when it is not there."""
-    env = os.environ.get(DATA_DIR_ENV)
-    path = Path(env) if env else DEFAULT_DATA_DIR
-    return path if path.is_dir() else None
+def data_dir() -> Path:
+    """The evaluation data folder; skips the calling test when it is missing."""
+    base = eval_data_dir()
+    if not base.is_dir():
+        pytest.skip(f"evaluation data not found at {base} (set {EVAL_DATA_ENV})")
+    return base
 
 
 def data_file(relative: str) -> Path:
     """Path of one data file; skips the calling test when it is missing."""
-    base = find_data_dir()
-    if base is None:
-        pytest.skip(f"evaluation data not found: set {DATA_DIR_ENV} or provide {DEFAULT_DATA_DIR}")
-    path = base / relative
+    path = data_dir() / relative
     if not path.is_file():
         pytest.skip(f"evaluation data file missing: {path}")
     return path
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The evaluation data folder; skips the test when it is missing."""
-    base = find_data_dir()
-    if base is None:
-        pytest.skip(f"evaluation data not found: set {DATA_DIR_ENV} or provide {DEFAULT_DATA_DIR}")
-    return base

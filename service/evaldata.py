@@ -1,0 +1,19 @@
+"""Where the evaluation data lives (FLORES-200, OrangeSum, CNN/DM and XSum samples).
+
+``PASSEUR_EVAL_DATA`` names the folder; otherwise it is ``../shared/data`` beside the
+checkout. Commands that need it say so when it is missing; tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+EVAL_DATA_ENV = "PASSEUR_EVAL_DATA"
+DEFAULT_EVAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def eval_data_dir() -> Path:
+    """The evaluation data folder (it may not exist)."""
+    env = os.environ.get(EVAL_DATA_ENV)
+    return Path(env) if env else DEFAULT_EVAL_DATA
