@@ -79,6 +79,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
         threads=args.threads,
         batch_articles=args.batch_articles,
         max_article_chars=args.max_chars,
+        backend=args.backend,
+        compute_type=args.compute_type,
     )
     out = Path(args.out) if args.out else None
     if args.resume and (out is None or args.format != "jsonl"):
@@ -189,6 +191,8 @@ def _service_settings(args: argparse.Namespace, **extra: object) -> Settings:
         summary_mode=args.summary_mode,
         device=args.device,
         threads=args.threads,
+        backend=args.backend,
+        compute_type=args.compute_type,
         **extra,
     )
 
@@ -246,10 +250,12 @@ def _entries(registry, names: list[str]) -> list:
 
 
 def cmd_models_pull(args: argparse.Namespace) -> int:
+    from service.backends import prepare_backend
     from service.registry import pull
     from service.runtime import load_registry
 
-    registry = load_registry(_settings(args))
+    settings = _settings(args)
+    registry = load_registry(settings)
     entries = _entries(registry, args.names or registry.names())
     failed = 0
     for entry in entries:
@@ -266,6 +272,21 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
             print(f"skipped {entry.name}: already in {report.path} (--force to download again)")
         else:
             print(f"pulled {entry.name}: {', '.join(report.downloaded)} -> {report.path}")
+        try:
+            path, now = prepare_backend(
+                registry.resolve(entry.name, entry.task),
+                registry.cache_dir,
+                backend=args.backend or settings.backend,
+                compute_type=args.compute_type or settings.compute_type,
+                force=args.force,
+            )
+        except PasseurError as exc:
+            print(f"failed to convert {entry.name}: {exc.message}", file=sys.stderr)
+            failed += 1
+            continue
+        if path is not None:
+            done = "converted" if now else "skipped conversion of"
+            print(f"{done} {entry.name} for CTranslate2 -> {path}")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
@@ -364,6 +385,38 @@ def cmd_eval_summaries(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- passeur bench ------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from service.bench import RUN_NAMES, BenchOptions, format_table, run_bench
+
+    runs = tuple(r.strip() for r in args.runs.split(",") if r.strip()) if args.runs else RUN_NAMES
+    unknown = [r for r in runs if r not in RUN_NAMES]
+    if unknown:
+        raise UsageError(f"unknown run {', '.join(unknown)}; choose from {', '.join(RUN_NAMES)}")
+    if (args.articles is not None and args.articles < 1) or (args.repeat or 1) < 1:
+        raise UsageError("--articles and --repeat must be at least 1")
+    given = {
+        "runs": runs,
+        "size": args.size,
+        "threads": args.threads or 0,
+        "data": Path(args.data) if args.data else None,
+        **({"models_dir": Path(args.models_dir)} if args.models_dir else {}),
+    }
+    if args.quick:
+        options = BenchOptions.quick(articles=args.articles, **given)
+    else:
+        options = BenchOptions(articles=args.articles or 50, repeat=args.repeat or 3, **given)
+    report = run_bench(options)
+    print(format_table(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"report written to {args.json}", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- parser -------------------------------------------------------------------
 
 
@@ -395,7 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
         "it per article and paragraph (default fr)",
     )
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    tr.add_argument("--threads", type=int, help="torch threads (0: torch's default)")
+    tr.add_argument("--threads", type=int, help="threads (0: the library's default)")
+    tr.add_argument("--backend", choices=("registry", "transformers", "ctranslate2"))
+    tr.add_argument("--compute-type", help="CTranslate2 compute type (default auto)")
     tr.add_argument("--batch-articles", type=int, help="articles whose sentences share batches")
     tr.add_argument("--max-chars", type=int, help="longest article accepted, in characters")
     tr.add_argument(
@@ -441,6 +496,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl = models.add_parser("pull", help="download models at their pinned revisions")
     pl.add_argument("names", nargs="*", help="registry names (default: all)")
     pl.add_argument("--force", action="store_true", help="download again even if cached")
+    pl.add_argument(
+        "--backend",
+        choices=("registry", "transformers", "ctranslate2"),
+        help="convert for this backend after pulling (default: PASSEUR_BACKEND, else each entry's)",
+    )
+    pl.add_argument(
+        "--compute-type", help="CTranslate2 compute type (auto: int8 on CPU, float16 on CUDA)"
+    )
     pl.set_defaults(func=cmd_models_pull)
     pn = models.add_parser("pin", help="record the hub's current commit as an entry's revision")
     pn.add_argument("names", nargs="+", help="registry names")
@@ -483,6 +546,27 @@ def build_parser() -> argparse.ArgumentParser:
     lid.add_argument("--languages", help=LANGUAGES_HELP)
     lid.add_argument("--default", default="fr", help="language of text too short to judge")
     lid.set_defaults(func=cmd_eval_langid)
+
+    bn = sub.add_parser(
+        "bench", help="speed against transformers, a one-article-at-a-time peer and the engine"
+    )
+    bn.add_argument("--articles", type=int, help="articles per run (default 50; --quick 3)")
+    bn.add_argument("--repeat", type=int, help="repeats per run, medians reported (default 3)")
+    bn.add_argument("--quick", action="store_true", help="smoke check: 3 articles, 1 repeat")
+    bn.add_argument("--runs", help="comma-separated: baseline,peer,inprocess,service,engine_limit")
+    bn.add_argument("--threads", type=int, help="threads for every run (default: all cores)")
+    bn.add_argument(
+        "--data", help="one French article a line, or JSONL with `text` (default: OrangeSum)"
+    )
+    bn.add_argument("--models-dir", help="where the random models are built (models/bench)")
+    bn.add_argument(
+        "--size",
+        choices=("full", "tiny"),
+        default="full",
+        help="full: the real architectures (default); tiny: for tests",
+    )
+    bn.add_argument("--json", help="also write the report to this file")
+    bn.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -241,7 +241,8 @@ def pull(registry: Registry, entry: ModelEntry, *, force: bool = False) -> PullR
     """
     if not entry.pinned:
         raise ConfigError(
-            f"model {entry.name} has no pinned revision: run `passeur models pin {entry.name}` first"
+            f"model {entry.name} has no pinned revision: "
+            f"run `passeur models pin {entry.name}` first"
         )
     target = registry.cache_path(entry)
     if registry.is_cached(entry) and not force:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from service.backends import make_backend
 from service.errors import ModelNotAvailable, PasseurError, UnsupportedLanguage
 from service.registry import Registry, ResolvedModel
 from service.settings import Settings
@@ -77,15 +78,6 @@ def plan_models(settings: Settings, registry: Registry) -> ModelPlan:
             cache_dir=str(registry.cache_dir),
         )
     return ModelPlan(translation, summarisation)
-
-
-def make_backend(model: ResolvedModel, settings: Settings, *, max_source_tokens: int | None) -> Any:
-    """The backend for one model (transformers; CTranslate2 where configured)."""
-    from service.seq2seq import TransformersSeq2Seq
-
-    return TransformersSeq2Seq(
-        model, device=settings.device, threads=settings.threads, max_source_tokens=max_source_tokens
-    )
 
 
 def _translation_budget(settings: Settings, model: ResolvedModel) -> int:

@@ -40,6 +40,21 @@ class Settings(BaseSettings):
     summary_model: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=0, ge=0, le=256)
+    # "registry": each entry's own backend; or one backend for every model.
+    backend: Literal["registry", "transformers", "ctranslate2"] = "registry"
+    # CTranslate2: auto = int8 on CPU, float16 on CUDA.
+    compute_type: Literal[
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    ] = "auto"
+    inter_threads: int = Field(default=1, ge=1, le=64)  # CTranslate2 translators per model
 
     beam: int | None = Field(default=None, ge=1, le=16)
     batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)

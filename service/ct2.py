@@ -1,0 +1,389 @@
+"""The CTranslate2 backend: the same :class:`~service.seq2seq.Seq2SeqBackend` as the
+transformers one, run by CTranslate2 (int8 on CPU, float16 on GPU by default).
+
+CTranslate2 runs a converted copy of the pulled Hugging Face folder. :func:`ensure_converted`
+produces it once, into ``<cache>/ct2/<model>/<revision>/<compute type>/``, and is called by
+``passeur models pull`` and, when the copy is missing, by the first :meth:`load`. The
+tokenizer and the decoding defaults are still read from the Hugging Face folder.
+
+Decoding follows :class:`~service.seq2seq.TransformersSeq2Seq` token for token (greedy,
+float32): CTranslate2 ignores ``generation_config.json``, so its defaults (beam, lengths,
+``no_repeat_ngram_size``, banned words, the forced first token ``<s>`` of BART) are read
+here and passed explicitly, and the length limits are shifted so that a cut output is cut
+at the same token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.devmodels import is_random_model
+from service.errors import ConfigError, ModelNotAvailable
+from service.registry import ResolvedModel
+from service.seq2seq import Generated, GenerationOptions
+
+__all__ = [
+    "COMPUTE_TYPES",
+    "CTranslate2Seq2Seq",
+    "converted_path",
+    "ensure_converted",
+    "is_converted",
+    "resolve_compute_type",
+    "resolve_device",
+]
+
+log = logging.getLogger(__name__)
+
+COMPUTE_TYPES: tuple[str, ...] = (
+    "auto",
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+)
+CONVERTED_MARKER = ".passeur-converted"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is ``cuda`` when CTranslate2 sees a GPU, else ``cpu`` (no torch import)."""
+    if device != "auto":
+        return device
+    import ctranslate2  # type: ignore[import-untyped]
+
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+def resolve_compute_type(compute_type: str, device: str = "auto") -> str:
+    """A concrete compute type: ``auto`` is int8 on CPU and float16 on CUDA."""
+    if compute_type not in COMPUTE_TYPES:
+        raise ConfigError(
+            f"unknown CTranslate2 compute type {compute_type!r}; use one of "
+            + ", ".join(COMPUTE_TYPES)
+        )
+    if compute_type != "auto":
+        return compute_type
+    return "float16" if resolve_device(device) == "cuda" else "int8"
+
+
+def converted_path(model: ResolvedModel, cache_root: Path, compute_type: str) -> Path:
+    """Where the CTranslate2 copy of ``model`` for ``compute_type`` (a concrete one) lives."""
+    if model.is_local:
+        # A folder's name is its absolute path: keep the last part, tell namesakes apart.
+        digest = hashlib.sha256(model.name.encode("utf-8")).hexdigest()[:8]
+        name = f"{Path(model.name).name}-{digest}"
+    else:
+        name = model.name
+    folder = cache_root / "ct2" / _UNSAFE.sub("-", name) / _UNSAFE.sub("-", model.revision)
+    return folder / compute_type
+
+
+def is_converted(model: ResolvedModel, cache_root: Path, compute_type: str) -> bool:
+    """True when a complete conversion for this model, revision and compute type exists."""
+    concrete = resolve_compute_type(compute_type)
+    return (converted_path(model, cache_root, concrete) / CONVERTED_MARKER).is_file()
+
+
+def ensure_converted(
+    model: ResolvedModel, cache_root: Path, compute_type: str = "auto", *, force: bool = False
+) -> Path:
+    """The CTranslate2 copy of ``model``, converting it first if it is missing.
+
+    Idempotent (a complete copy is reused unless ``force``) and atomic: the converter writes
+    into a temporary sibling that is renamed into place once complete, so an interrupted
+    conversion never leaves a folder that looks usable. ``compute_type`` ``auto`` means the
+    default for the device of this machine. Takes seconds (imports torch and transformers).
+    """
+    concrete = resolve_compute_type(compute_type)
+    target = converted_path(model, cache_root, concrete)
+    if (target / CONVERTED_MARKER).is_file() and not force:
+        return target
+    if not (model.path / "config.json").is_file():
+        raise ModelNotAvailable(
+            f"model {model.name} has no Hugging Face folder at {model.path} to convert; "
+            f"pull it with `passeur models pull {model.name}`",
+            model=model.name,
+        )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import warnings
+
+    import ctranslate2  # type: ignore[import-untyped]
+    from ctranslate2.converters import TransformersConverter  # type: ignore[import-untyped]
+
+    warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.converting-{uuid.uuid4().hex[:8]}")
+    log.info("converting %s (%s) to CTranslate2 %s", model.name, model.revision, concrete)
+    started = time.perf_counter()
+    try:
+        try:
+            TransformersConverter(str(model.path), low_cpu_mem_usage=True).convert(
+                str(tmp), quantization=concrete, force=True
+            )
+        except (OSError, ValueError, NotImplementedError) as exc:
+            raise ModelNotAvailable(
+                f"model {model.name} could not be converted for CTranslate2 {concrete}: {exc}. "
+                'Run it with the transformers backend (backend = "transformers" in the '
+                "registry entry, or PASSEUR_BACKEND=transformers)",
+                model=model.name,
+            ) from exc
+        stamp = {
+            "source": str(model.path),
+            "revision": model.revision,
+            "compute_type": concrete,
+            "ctranslate2": ctranslate2.__version__,
+        }
+        (tmp / CONVERTED_MARKER).write_text(json.dumps(stamp) + "\n", encoding="utf-8")
+        _move_into_place(tmp, target, replace=force)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("converted %s in %.1f s -> %s", model.name, time.perf_counter() - started, target)
+    return target
+
+
+def _move_into_place(tmp: Path, target: Path, *, replace: bool) -> None:
+    try:
+        os.rename(tmp, target)  # atomic; also replaces an empty folder
+        return
+    except OSError:
+        if not target.exists():
+            raise
+    if (target / CONVERTED_MARKER).is_file() and not replace:
+        return  # a concurrent conversion finished first: keep it, ours is deleted
+    # An unfinished copy, or a forced conversion: swap ours in.
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    os.rename(target, old)
+    os.rename(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class _Defaults:
+    """The model's own decoding defaults, as transformers would take them."""
+
+    max_new_tokens: int
+    min_new_tokens: int
+    no_repeat_ngram_size: int
+    repetition_penalty: float
+    length_penalty: float
+    forced_bos: int | None
+    bad_words: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def read(cls, folder: Path) -> _Defaults:
+        # generation_config.json wins; old checkpoints keep these fields in config.json.
+        gen = {
+            **_read_json(folder / "config.json"),
+            **_read_json(folder / "generation_config.json"),
+        }
+        max_length = gen.get("max_length") or 20  # transformers' own default
+        min_length = gen.get("min_length") or 0
+        return cls(
+            max_new_tokens=int(gen.get("max_new_tokens") or max_length - 1),
+            min_new_tokens=int(gen.get("min_new_tokens") or max(min_length - 1, 0)),
+            no_repeat_ngram_size=int(gen.get("no_repeat_ngram_size") or 0),
+            repetition_penalty=float(gen.get("repetition_penalty") or 1.0),
+            length_penalty=float(gen.get("length_penalty") or 1.0),
+            forced_bos=gen.get("forced_bos_token_id"),
+            bad_words=tuple(tuple(seq) for seq in gen.get("bad_words_ids") or ()),
+        )
+
+
+class CTranslate2Seq2Seq:
+    """A seq2seq model run by CTranslate2, held to the transformers backend's outputs."""
+
+    def __init__(
+        self,
+        model: ResolvedModel,
+        *,
+        device: str = "auto",
+        threads: int = 0,
+        max_source_tokens: int | None = None,
+        compute_type: str = "auto",
+        inter_threads: int = 1,
+        cache_root: Path | None = None,
+    ) -> None:
+        if compute_type not in COMPUTE_TYPES:
+            raise ConfigError(
+                f"unknown CTranslate2 compute type {compute_type!r}; use one of "
+                + ", ".join(COMPUTE_TYPES)
+            )
+        self.model = model
+        self.device_setting = device
+        self.threads = threads
+        self.inter_threads = inter_threads
+        self.compute_type_setting = compute_type
+        # models/cache/<name>/<revision> for registry models; beside a local folder otherwise.
+        self.cache_root = cache_root or (
+            model.path.parent if model.is_local else model.path.parents[1]
+        )
+        self._requested_budget = max_source_tokens
+        self.max_source_tokens = max_source_tokens or 0
+        self.random_weights = is_random_model(model.path)
+        self._tokenizer: Any = None
+        self._translator: Any = None
+        self._defaults: _Defaults | None = None
+        self._prefix: list[str] = []
+        self._suppress: list[list[str]] = []
+        self.device = "cpu"
+        self.compute_type = "int8"
+        self.converted: Path | None = None
+        self.tokens_generated = 0  # reported in worker heartbeats (/metrics)
+
+    def load(self) -> None:
+        """Convert the model if needed, then load the tokenizer and the CTranslate2 copy."""
+        if self._translator is not None:
+            return
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if os.environ.get("CT2_USE_MKL") == "1":
+            log.warning("CT2_USE_MKL=1 is set: on AMD CPUs it makes CTranslate2 many times slower")
+        import warnings
+
+        import ctranslate2
+        from transformers import AutoTokenizer
+
+        warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+        self.device = resolve_device(self.device_setting)
+        self.compute_type = resolve_compute_type(self.compute_type_setting, self.device)
+        path = str(self.model.path)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except OSError as exc:
+            raise ModelNotAvailable(
+                f"model {self.model.name} could not be loaded from {path}: {exc}. "
+                "Pull it again with `passeur models pull --force NAME`.",
+                model=self.model.name,
+            ) from exc
+        self.converted = ensure_converted(self.model, self.cache_root, self.compute_type)
+        self._translator = ctranslate2.Translator(
+            str(self.converted),
+            device=self.device,
+            compute_type=self.compute_type,
+            intra_threads=self.threads,
+            inter_threads=self.inter_threads,
+        )
+        self._setup_decoding()
+        positions = int(
+            _read_json(self.model.path / "config.json").get("max_position_embeddings") or 512
+        )
+        hard_limit = positions - 2  # room for </s>, and <s> for BART, as in the reference
+        self.max_source_tokens = min(self._requested_budget or hard_limit, hard_limit)
+        log.info(
+            "loaded %s (%s) with CTranslate2 %s on %s, source budget %d tokens",
+            self.model.name,
+            self.model.revision,
+            self.compute_type,
+            self.device,
+            self.max_source_tokens,
+        )
+
+    def _setup_decoding(self) -> None:
+        tok = self._tokenizer
+        defaults = _Defaults.read(self.model.path)
+        self._defaults = defaults
+        # transformers forces BART's first token (<s>); CTranslate2 takes it as a prefix.
+        self._prefix = (
+            [tok.convert_ids_to_tokens(defaults.forced_bos)]
+            if defaults.forced_bos is not None
+            else []
+        )
+        # Marian bans <pad>; the converter already drops it from the vocabulary when it is
+        # the last entry. Any other banned token is suppressed explicitly.
+        vocabulary = self._target_vocabulary()
+        banned = [tok.convert_ids_to_tokens(list(seq)) for seq in defaults.bad_words]
+        self._suppress = [seq for seq in banned if all(t in vocabulary for t in seq)]
+
+    def _target_vocabulary(self) -> set[str]:
+        folder = self.converted or self.model.path
+        for name in ("target_vocabulary", "shared_vocabulary"):
+            if (folder / f"{name}.json").is_file():
+                return set(json.loads((folder / f"{name}.json").read_text(encoding="utf-8")))
+            if (folder / f"{name}.txt").is_file():  # older CTranslate2 releases
+                return set((folder / f"{name}.txt").read_text(encoding="utf-8").splitlines())
+        return set()
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            raise RuntimeError("call load() first")
+        return self._tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def translate_options(self, options: GenerationOptions) -> dict[str, Any]:
+        """``translate_batch`` arguments equivalent to ``options`` in transformers."""
+        d = self._defaults
+        if d is None:
+            raise RuntimeError("call load() first")
+
+        def pick(value: Any, default: Any) -> Any:  # 0 is a real setting, None is not
+            return default if value is None else value
+
+        max_new = pick(options.max_new_tokens, d.max_new_tokens)
+        min_new = pick(options.min_new_tokens, d.min_new_tokens)
+        # transformers spends the last of max_new_tokens on a forced </s> (and BART's first
+        # on <s>, which CTranslate2 counts too): one token fewer reaches the same cut.
+        max_decoding = max(max_new - 1, 1)
+        return {
+            "beam_size": options.num_beams,
+            "max_decoding_length": max_decoding,
+            "min_decoding_length": min(min_new, max_decoding),
+            "no_repeat_ngram_size": pick(options.no_repeat_ngram_size, d.no_repeat_ngram_size),
+            "repetition_penalty": pick(options.repetition_penalty, d.repetition_penalty),
+            "length_penalty": pick(options.length_penalty, d.length_penalty),
+            "suppress_sequences": self._suppress or None,
+            "max_input_length": 0,  # inputs are already cut to the source budget
+            "return_end_token": True,
+            "return_scores": False,
+        }
+
+    def generate(self, texts: list[str], options: GenerationOptions) -> list[Generated]:
+        tok = self.tokenizer
+        limit = options.max_new_tokens
+        if limit is not None and limit - 1 <= len(self._prefix):
+            # Only the forced tokens fit: transformers returns empty outputs, cut.
+            return [Generated(text="", tokens=0, hit_limit=True) for _ in texts]
+        ids = tok(texts, truncation=True, max_length=self.max_source_tokens + 2)["input_ids"]
+        source = [tok.convert_ids_to_tokens(row) for row in ids]
+        prefix = [list(self._prefix) for _ in texts] if self._prefix else None
+        results = self._translator.translate_batch(
+            source, prefix, **self.translate_options(options)
+        )
+        special = set(tok.all_special_ids)
+        out = []
+        for result in results:
+            tokens = result.hypotheses[0]
+            ended = bool(tokens) and tokens[-1] == tok.eos_token
+            row = tok.convert_tokens_to_ids(tokens)
+            text = tok.decode(row, skip_special_tokens=True)
+            n = sum(1 for t in row if t not in special)
+            # Stopping short of the limit is what says the output was not cut.
+            out.append(
+                Generated(text=text.strip(), tokens=n, hit_limit=limit is not None and not ended)
+            )
+        self.tokens_generated += sum(r.tokens for r in out)
+        return out
