@@ -91,9 +91,17 @@ def cmd_translate(args: argparse.Namespace) -> int:
         )
     files = _input_files(args.paths)
 
-    plan = plan_models(settings, load_registry(settings))  # fails fast, before torch
+    if args.server:
+        run = _remote_batch(args, files)
+    else:
+        plan = plan_models(settings, load_registry(settings))  # fails fast, before torch
+        pipeline = load_pipeline(settings, plan)
+
+        def run(writer, skip, show, total):
+            lang = args.source_lang
+            return _run_batch(pipeline, files, writer, settings, skip, lang, show, total)
+
     skip = done_ids(out) if (out and args.resume) else set()
-    pipeline = load_pipeline(settings, plan)
 
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -105,9 +113,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     )
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     try:
-        summary = _run_batch(
-            pipeline, files, writer, settings, skip, args.source_lang, show, count_articles(files)
-        )
+        summary = run(writer, skip, show, count_articles(files))
     except KeyboardInterrupt:
         print(
             "\ninterrupted; the records written so far are complete: rerun with --resume",
@@ -123,6 +129,34 @@ def cmd_translate(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_SOME_FAILED if summary["failed"] else EXIT_OK
+
+
+def _remote_batch(args: argparse.Namespace, files: list[Path | None]):
+    """``--server``: the service's workers translate; this process submits and collects."""
+    from service.remote import RemoteOptions, run_remote
+
+    in_process = ("translation_model", "summary_model", "device", "threads", "backend")
+    in_process += ("compute_type", "batch_articles", "max_chars")
+    given = [f"--{name.replace('_', '-')}" for name in in_process if getattr(args, name, None)]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} set up an in-process run; with --server the service's "
+            "workers use their own models and limits"
+        )
+    asked = {"beam": args.beam, "bullets": args.bullets, "summary_mode": args.summary_mode}
+    options = RemoteOptions(
+        args.server,
+        api_key=args.api_key,
+        max_in_flight=args.max_in_flight,
+        article_options={k: v for k, v in asked.items() if v is not None},
+    )
+
+    def run(writer, skip, show, total):
+        return run_remote(
+            files, writer, options, skip=skip, source_lang=args.source_lang, show=show, total=total
+        )
+
+    return run
 
 
 def _run_batch(pipeline, files, writer, settings, skip, source_lang, show, total) -> dict[str, int]:
@@ -454,6 +488,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-articles", type=int, help="articles whose sentences share batches")
     tr.add_argument("--max-chars", type=int, help="longest article accepted, in characters")
     tr.add_argument(
+        "--server",
+        help="submit to a running service (http://HOST:PORT) instead of translating here",
+    )
+    tr.add_argument(
+        "--max-in-flight", type=int, default=32, help="with --server: jobs submitted at once"
+    )
+    tr.add_argument(
+        "--api-key",
+        default=os.environ.get("PASSEUR_API_KEY"),
+        help="with --server: the service's API key (default: $PASSEUR_API_KEY)",
+    )
+    tr.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -463,7 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def service_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--store", help="job store URL: sqlite:///PATH (default: data/jobs.db), memory://"
+            "--store",
+            help="job store URL: sqlite:///PATH (default: data/jobs.db), "
+            "redis://HOST:PORT/DB (several hosts), memory://",
         )
         p.add_argument("--translation-model", action="append", help=TRANSLATION_MODEL_HELP)
         p.add_argument("--summary-model", help="registry name, hub id or local folder")
@@ -471,9 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--summary-mode", choices=SUMMARY_MODES_CLI, help="default for jobs that do not say"
         )
         p.add_argument("--device", choices=("auto", "cpu", "cuda"))
-        p.add_argument(
-            "--threads", type=int, help="torch threads per worker (default: cores / workers)"
-        )
+        p.add_argument("--threads", type=int, help="threads per worker (default: cores / workers)")
+        p.add_argument("--backend", choices=("registry", "transformers", "ctranslate2"))
+        p.add_argument("--compute-type", help="CTranslate2 compute type (default auto)")
 
     wk = sub.add_parser("worker", help="run a worker process on a job store")
     service_flags(wk)

@@ -24,6 +24,8 @@ from service.store.base import Job, JobStore, Lease
 
 log = logging.getLogger(__name__)
 
+PURGE_EVERY_S = 60.0  # how often a worker forgets results past their retention
+
 
 class StopJob(Exception):
     """Raised from the progress callback to stop a job between two batches."""
@@ -125,14 +127,15 @@ class Worker:
                     idle = min(idle * 2, self.idle_max_s)
                     continue
                 idle = 0.02
-                # A job delivered before may be the one that killed a worker: it runs in a
-                # batch of its own so it cannot take healthy jobs down with it again.
-                fresh = [lease for lease in leases if lease.job.deliveries <= 1]
-                for lease in leases:
-                    if lease.job.deliveries > 1:
-                        self.execute([lease])
-                if fresh:
-                    self.execute(fresh)
+                # A job delivered before may be the one that killed a worker: it runs alone,
+                # with no other lease held, so it cannot take healthy jobs down with it.
+                suspects = [lease for lease in leases if lease.job.deliveries > 1]
+                if suspects:
+                    for lease in leases:
+                        if lease is not suspects[0]:
+                            self.store.release(lease.job.id, lease.token)
+                    leases = suspects[:1]
+                self.execute(leases)
         finally:
             self._keeper_stop.set()
             self._heartbeat(ready=False)
@@ -230,7 +233,7 @@ class Worker:
 
     def _keep(self) -> None:
         renew_every = max(0.2, self.store.options.lease_s / 3)
-        last_renew = last_beat = 0.0
+        last_renew = last_beat = last_purge = 0.0
         while not self._keeper_stop.wait(0.2):
             now = time.monotonic()
             if now - last_renew >= renew_every:
@@ -243,6 +246,19 @@ class Worker:
             if now - last_beat >= self.heartbeat_s:
                 last_beat = now
                 self._heartbeat()
+            if now - last_purge >= PURGE_EVERY_S:
+                last_purge = now
+                self._purge()
+
+    def _purge(self) -> None:
+        """Forget finished jobs past their retention (the API then answers 410)."""
+        try:
+            purged = self.store.purge_expired()
+        except Exception:  # noqa: BLE001 - a store hiccup must not kill the keeper
+            log.exception("purging expired jobs failed")
+            return
+        if purged:
+            log.info("purged %d expired job(s)", purged)
 
     def _heartbeat(self, ready: bool | None = None) -> None:
         pipeline = self.pipeline

@@ -13,6 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,13 +62,43 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+REDIS_URL = os.environ.get("PASSEUR_TEST_REDIS_URL", "redis://127.0.0.1:6390/0")
+
+
+def redis_or_skip() -> str:
+    """The test Redis URL, or a skip that says how to start one."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=2).ping()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        pytest.skip(
+            f"no Redis at {REDIS_URL} ({exc}); start one with `redis-server --port 6390 "
+            "--save '' --daemonize yes` or set PASSEUR_TEST_REDIS_URL"
+        )
+    return REDIS_URL
+
+
+def drop_redis_prefix(url: str, prefix: str) -> None:
+    """Delete every key a test store made (each test store has its own prefix)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{{{prefix}}}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def store_factory(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> Iterator[StoreFactory]:
     """Builds fresh, empty stores of one backend on the fake clock. A new backend joins
     the suite with one more param and one more branch here."""
     stores: list[JobStore] = []
+    redis_url = redis_or_skip() if request.param == "redis" else ""
+    prefixes: list[str] = []
 
     def make(options: StoreOptions = OPTIONS) -> JobStore:
         store: JobStore
@@ -74,6 +106,11 @@ def store_factory(
             store = MemoryJobStore(options, clock=clock)
         elif request.param == "sqlite":
             store = SQLiteJobStore(tmp_path / f"jobs-{len(stores)}.db", options, clock=clock)
+        elif request.param == "redis":
+            from service.store.redis import RedisJobStore
+
+            prefixes.append(f"passeur-test-{uuid.uuid4().hex[:12]}")
+            store = RedisJobStore(redis_url, options, clock=clock, prefix=prefixes[-1])
         else:
             raise AssertionError(f"no store for {request.param}")
         stores.append(store)
@@ -82,6 +119,8 @@ def store_factory(
     yield make
     for store in stores:
         store.close()
+    for prefix in prefixes:
+        drop_redis_prefix(redis_url, prefix)
 
 
 @pytest.fixture
@@ -597,3 +636,108 @@ def test_importing_the_store_stays_light() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- Redis only ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[tuple[str, str]]:
+    """A test Redis URL and a key prefix of its own, dropped afterwards."""
+    url = redis_or_skip()
+    prefix = f"passeur-test-{uuid.uuid4().hex[:12]}"
+    yield url, prefix
+    drop_redis_prefix(url, prefix)
+
+
+def _raw(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+def test_redis_leases_are_stream_deliveries(redis_prefix, clock: FakeClock) -> None:
+    from service.store.redis import RedisJobStore
+
+    url, prefix = redis_prefix
+    store = RedisJobStore(url, OPTIONS, clock=clock, prefix=prefix)
+    raw, queue = _raw(url), f"{{{prefix}}}:queue:batch"
+    job, _ = store.submit({"n": 1})
+    other, _ = store.submit({"n": 2})
+    first = claim_one(store, "w1")
+    assert first.job.id == job.id
+    [pending] = raw.xpending_range(queue, "workers", "-", "+", 10)
+    assert pending["consumer"] == "w1" and pending["times_delivered"] == 1
+    assert store.renew(job.id, first.token)  # the owner's XCLAIM: still w1's
+    assert raw.xpending_range(queue, "workers", "-", "+", 10)[0]["consumer"] == "w1"
+    clock.advance(OPTIONS.lease_s + 1)
+    second = claim_one(store, "w2")  # the expired job was queued again, behind `other`
+    assert second.job.id == other.id
+    third = claim_one(store, "w2")
+    assert third.job.id == job.id and third.job.deliveries == 2
+    by_entry = {p["message_id"]: p for p in raw.xpending_range(queue, "workers", "-", "+", 10)}
+    assert sorted(p["times_delivered"] for p in by_entry.values()) == [1, 2]
+    assert {p["consumer"] for p in by_entry.values()} == {"w2"}
+    assert not store.complete(job.id, first.token, {"by": "w1"})
+    assert store.complete(job.id, third.token, {"by": "w2"})
+    assert store.complete(other.id, second.token, {"by": "w2"})
+    assert raw.xpending(queue, "workers")["pending"] == 0 and raw.xlen(queue) == 0
+    store.close()
+
+
+def test_redis_sweep_drops_deliveries_no_lease_accounts_for(redis_prefix) -> None:
+    from service.store.redis import RedisJobStore
+
+    url, prefix = redis_prefix
+    store = RedisJobStore(url, StoreOptions(lease_s=0.2), prefix=prefix)  # server clock
+    raw, queue = _raw(url), f"{{{prefix}}}:queue:batch"
+    raw.xadd(queue, {"job": "f" * 32})  # a delivery whose job record is gone
+    raw.xreadgroup("workers", "ghost", {queue: ">"}, count=1)
+    time.sleep(0.3)
+    assert store.claim("w1") == []
+    assert raw.xpending(queue, "workers")["pending"] == 0 and raw.xlen(queue) == 0
+    store.close()
+
+
+def test_redis_stores_share_jobs_and_fence_on_the_server_clock(redis_prefix) -> None:
+    url, prefix = redis_prefix
+    options = StoreOptions(lease_s=0.5)
+    api, w1, w2 = (open_store(f"{url}?prefix={prefix}", options) for _ in range(3))
+    job, _ = api.submit({"text": "Bonjour"})
+    first = claim_one(w1, "w1")
+    assert w2.claim("w2") == []
+    time.sleep(0.6)  # w1 paused past its lease
+    second = claim_one(w2, "w2")
+    assert second.job.id == job.id and second.job.deliveries == 2
+    assert not w1.complete(job.id, first.token, {"by": "w1"})
+    assert w2.complete(job.id, second.token, {"by": "w2"})
+    assert api.get(job.id).result == {"by": "w2"}
+    for store in (api, w1, w2):
+        store.close()
+
+
+def test_redis_idempotency_key_is_shared_by_stores(redis_prefix) -> None:
+    url, prefix = redis_prefix
+    stores = [open_store(f"{url}?prefix={prefix}", OPTIONS) for _ in range(2)]
+    ids: list[str] = []
+
+    def post(i: int) -> None:
+        job, _ = stores[i % 2].submit({"n": 1}, idempotency_key="same", body_hash="h")
+        ids.append(job.id)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 20 and len(set(ids)) == 1
+    assert stores[0].counts()["queued"] == 1
+    for store in stores:
+        store.close()
+
+
+def test_redis_unreachable_fails_fast_with_the_fix() -> None:
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="start Redis"):
+        open_store("redis://127.0.0.1:1/0", OPTIONS)
+    assert time.monotonic() - started < 5

@@ -10,7 +10,7 @@ from fakes import FakeBackend, pseudo_english
 
 from service.pipeline import Pipeline
 from service.store import MemoryJobStore, StoreOptions
-from service.store.base import JobState, Priority
+from service.store.base import JobExpired, JobState, Priority
 from service.worker import Worker
 
 
@@ -167,3 +167,17 @@ def test_cancelling_one_of_several_batched_jobs_leaves_the_others(store, setting
     _run_until(worker, lambda: store.get(kept.id).state.terminal and store.get(doomed.id).state.terminal)
     assert store.get(doomed.id).state == JobState.CANCELLED
     assert store.get(kept.id).state == JobState.SUCCEEDED
+
+
+def test_worker_purges_results_past_their_retention(settings) -> None:
+    now = [1000.0]
+    store = MemoryJobStore(StoreOptions(result_ttl_s=5), clock=lambda: now[0])
+    job, _ = store.submit(_payload("Une phrase."))
+    worker = _worker(store, settings)
+    worker.pipeline = worker._load_pipeline()
+    worker.execute(store.claim(worker.name, limit=1))
+    assert store.get(job.id).state == JobState.SUCCEEDED
+    now[0] += 10
+    worker._purge()
+    with pytest.raises(JobExpired):
+        store.get(job.id)

@@ -42,6 +42,7 @@ __all__ = [
 ACCEPTED_URLS = (
     "memory:// (in this process only, for tests)",
     "sqlite:///relative/path/jobs.db or sqlite:////absolute/path/jobs.db",
+    "redis://host:port/db (several hosts; ?prefix=NAME to share a database)",
 )
 
 
@@ -50,8 +51,10 @@ def open_store(url: str, options: StoreOptions, *, clock: Clock = wall_clock) ->
 
     ``memory://`` keeps jobs in this process. ``sqlite:///`` is followed by the file's
     path, relative to the working directory or absolute (``sqlite:////var/lib/jobs.db``);
-    its folder is created now if missing. Anything else raises :class:`ConfigError`
-    naming the accepted forms.
+    its folder is created now if missing. ``redis://`` (or ``rediss://``) opens a
+    :class:`~service.store.redis.RedisJobStore`; unless a ``clock`` is given, leases are
+    judged on the Redis server's clock. Anything else raises :class:`ConfigError` naming
+    the accepted forms.
     """
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
@@ -61,8 +64,11 @@ def open_store(url: str, options: StoreOptions, *, clock: Clock = wall_clock) ->
         path = Path(rest[1:])
         path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteJobStore(path, options, clock=clock)
-    # A Redis Streams store (redis://host:port/db) plugs in here, imported lazily so that
-    # this package stays standard-library only.
+    if sep and scheme in ("redis", "rediss") and rest:
+        # Imported here so that this package stays standard-library only.
+        from service.store.redis import RedisJobStore
+
+        return RedisJobStore(url, options, clock=None if clock is wall_clock else clock)
     raise ConfigError(
         f"unsupported job store URL {url!r}; use one of: " + "; ".join(ACCEPTED_URLS),
         url=url,
