@@ -7,11 +7,11 @@ backend cheaply (nothing loaded) and the caller calls its ``load()``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from service.errors import ConfigError
 from service.registry import BACKENDS, ResolvedModel
 from service.seq2seq import Seq2SeqBackend
+from service.settings import Settings
 
 __all__ = ["BACKEND_SETTINGS", "backend_for", "make_backend", "prepare_backend"]
 
@@ -29,11 +29,11 @@ def backend_for(model: ResolvedModel, setting: str | None = "registry") -> str:
 
 
 def make_backend(
-    model: ResolvedModel, settings: Any, *, max_source_tokens: int | None
+    model: ResolvedModel, settings: Settings, *, max_source_tokens: int | None
 ) -> Seq2SeqBackend:
     """A backend for ``model`` as the settings ask (``backend``, ``device``, ``threads``,
     ``compute_type``, ``inter_threads``); not loaded yet: call its ``load()``."""
-    name = backend_for(model, getattr(settings, "backend", "registry"))
+    name = backend_for(model, settings.backend)
     if name == "ctranslate2":
         from service.ct2 import CTranslate2Seq2Seq
 
@@ -42,8 +42,8 @@ def make_backend(
             device=settings.device,
             threads=settings.threads,
             max_source_tokens=max_source_tokens,
-            compute_type=getattr(settings, "compute_type", "auto"),
-            inter_threads=getattr(settings, "inter_threads", 1),
+            compute_type=settings.compute_type,
+            inter_threads=settings.inter_threads,
             cache_root=Path(settings.model_cache),
         )
     from service.seq2seq import TransformersSeq2Seq

@@ -600,7 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bn.add_argument("--articles", type=int, help="articles per run (default 50; --quick 3)")
     bn.add_argument("--repeat", type=int, help="repeats per run, medians reported (default 3)")
-    bn.add_argument("--quick", action="store_true", help="smoke check: 3 articles, 1 repeat")
+    bn.add_argument(
+        "--quick", action="store_true", help="smoke check: 3 articles of 150 words, 1 repeat"
+    )
     bn.add_argument("--runs", help="comma-separated: baseline,peer,inprocess,service,engine_limit")
     bn.add_argument("--threads", type=int, help="threads for every run (default: all cores)")
     bn.add_argument(

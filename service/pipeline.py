@@ -49,9 +49,9 @@ class Summariser(Protocol):
 
     def info(self, mode: str) -> dict[str, str] | None: ...
 
-    def summarise(
-        self, sentences: list[str], *, mode: str, count: int, drop_unsupported: bool
-    ) -> tuple[list[Bullet], list[Flag]]: ...
+    def summarise_many(
+        self, requests: Sequence[Any]
+    ) -> list[tuple[list[Bullet], list[Flag]] | PasseurError]: ...
 
 
 @dataclass
@@ -142,19 +142,25 @@ class Pipeline:
 
         stopped: dict[int, BaseException] = {}
         translated = self._translate(prepared, items, stopped)
+        assembled: dict[int, ArticleResult] = {}
         for i, prep in prepared.items():
             if i in stopped:
-                results[i] = stopped[i]
                 continue
-            options, progress = items[i][1], items[i][2]
             try:
-                results[i] = self._finish(prep, translated.get(i, {}), options, progress)
+                assembled[i] = self._assemble(prep, translated.get(i, {}))
             except PasseurError as exc:
                 results[i] = ArticleResult.failed(
                     prep.article.id, prep.article.source_lang, exc.to_dict()
                 )
-            except Exception as exc:  # noqa: BLE001 - a stop from the progress callback
-                results[i] = exc
+        self._summarise_all(assembled, items, stopped)
+        for i, prep in prepared.items():
+            if i in stopped:
+                results[i] = stopped[i]
+            elif i in assembled:
+                result = assembled[i]
+                result.timings.setdefault("summarisation_s", 0.0)
+                result.timings["total_s"] = round(time.perf_counter() - prep.started, 4)
+                results[i] = result
         return cast(list[ArticleResult | BaseException], results)
 
     # -- steps ---------------------------------------------------------------
@@ -353,13 +359,10 @@ class Pipeline:
                 prepared[i].translation_s += elapsed
         return out
 
-    def _finish(
-        self,
-        prep: _Prepared,
-        pieces: Mapping[int, list[tuple[str, list[tuple[str, str]]]]],
-        options: ArticleOptions,
-        progress: ProgressFn | None,
+    def _assemble(
+        self, prep: _Prepared, pieces: Mapping[int, list[tuple[str, list[tuple[str, str]]]]]
     ) -> ArticleResult:
+        """The result without its summary: translations reassembled, flags attached."""
         article = prep.article
         lang = article.source_lang
         backend = None if lang == self.target_lang else self.translators[lang]
@@ -416,10 +419,6 @@ class Pipeline:
         if others:
             models["translation_by_language"] = others
 
-        summary_started = time.perf_counter()
-        bullets, summary_flags, summary_model = self._summarise(sentences, options, progress)
-        flags.extend(summary_flags)
-        finished = time.perf_counter()
         return ArticleResult(
             id=article.id,
             source_lang=article.source_lang,
@@ -427,44 +426,67 @@ class Pipeline:
             title=title,
             paragraphs=paragraphs,
             sentences=sentences,
-            bullets=bullets,
-            models={**models, "summarisation": summary_model},
+            models={**models, "summarisation": None},
             language=prep.language,
             flags=flags,
             timings={
                 "segmentation_s": round(prep.segmentation_s, 4),
                 "translation_s": round(prep.translation_s, 4),
-                "summarisation_s": round(finished - summary_started, 4),
-                "total_s": round(finished - prep.started, 4),
             },
         )
 
-    def _summarise(
+    def _summarise_all(
         self,
-        sentences: list[SentenceResult],
-        options: ArticleOptions,
-        progress: ProgressFn | None,
-    ) -> tuple[list[Bullet], list[Flag], dict[str, str] | None]:
-        mode = options.summary_mode or self.settings.summary_mode
-        if mode == "none":
-            return [], [], None
-        if self.summariser is None:
-            return (
-                [],
-                [Flag("summary_skipped", None, f"no summariser loaded for mode {mode!r}")],
-                None,
+        assembled: dict[int, ArticleResult],
+        items: Sequence[tuple[Article, ArticleOptions, ProgressFn | None]],
+        stopped: dict[int, BaseException],
+    ) -> None:
+        """Bullets for every assembled article, their summary windows batched together."""
+        from service.summarisation import SummaryRequest
+
+        wanted: list[tuple[int, str, SummaryRequest]] = []
+        for i, result in assembled.items():
+            options, progress = items[i][1], items[i][2]
+            mode = options.summary_mode or self.settings.summary_mode
+            if mode == "none":
+                continue
+            if self.summariser is None:
+                detail = f"no summariser loaded for mode {mode!r}"
+                result.flags.append(Flag("summary_skipped", None, detail))
+                continue
+            try:
+                if progress:
+                    progress("summarisation", 0, 1)
+            except Exception as exc:  # noqa: BLE001 - the caller's way to stop this article
+                stopped[i] = exc
+                continue
+            drop = options.drop_unsupported
+            request = SummaryRequest(
+                [s.translation for s in result.sentences],
+                mode,
+                options.bullets or self.settings.bullets,
+                self.settings.drop_unsupported if drop is None else drop,
             )
-        if progress:
-            progress("summarisation", 0, 1)
-        count = options.bullets or self.settings.bullets
-        drop = (
-            self.settings.drop_unsupported
-            if options.drop_unsupported is None
-            else options.drop_unsupported
-        )
-        bullets, flags = self.summariser.summarise(
-            [s.translation for s in sentences], mode=mode, count=count, drop_unsupported=drop
-        )
-        if progress:
-            progress("summarisation", 1, 1)
-        return bullets, flags, self.summariser.info(mode)
+            wanted.append((i, mode, request))
+        if not wanted or self.summariser is None:
+            return
+        started = time.perf_counter()
+        outcomes = self.summariser.summarise_many([request for _, _, request in wanted])
+        elapsed = round(time.perf_counter() - started, 4)
+        for (i, mode, _), outcome in zip(wanted, outcomes, strict=True):
+            result = assembled[i]
+            result.timings["summarisation_s"] = elapsed  # shared by the articles batched
+            if isinstance(outcome, PasseurError):
+                assembled[i] = ArticleResult.failed(
+                    result.id, result.source_lang, outcome.to_dict()
+                )
+                continue
+            result.bullets, flags = outcome
+            result.flags.extend(flags)
+            result.models["summarisation"] = self.summariser.info(mode)
+            try:
+                progress = items[i][2]
+                if progress:
+                    progress("summarisation", 1, 1)
+            except Exception as exc:  # noqa: BLE001 - the caller's way to stop this article
+                stopped[i] = exc

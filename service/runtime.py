@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from service.backends import make_backend
+from service.backends import make_backend as build_backend
 from service.errors import ModelNotAvailable, PasseurError, UnsupportedLanguage
 from service.registry import Registry, ResolvedModel
 from service.settings import Settings
@@ -78,6 +78,17 @@ def plan_models(settings: Settings, registry: Registry) -> ModelPlan:
             cache_dir=str(registry.cache_dir),
         )
     return ModelPlan(translation, summarisation)
+
+
+def make_backend(model: ResolvedModel, settings: Settings, *, max_source_tokens: int | None) -> Any:
+    """The backend the settings ask for, not loaded; ``bench_force_lengths`` (benchmarks
+    only) forces its output lengths, see :mod:`service.bench_support`."""
+    backend = build_backend(model, settings, max_source_tokens=max_source_tokens)
+    if settings.bench_force_lengths:
+        from service.bench_support import ForcedLength
+
+        backend = ForcedLength(backend)
+    return backend
 
 
 def _translation_budget(settings: Settings, model: ResolvedModel) -> int:

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
         "float32",
     ] = "auto"
     inter_threads: int = Field(default=1, ge=1, le=64)  # CTranslate2 translators per model
+    # Benchmarks only: force output lengths on random-weight models (see service/bench_support).
+    bench_force_lengths: bool = False
 
     beam: int | None = Field(default=None, ge=1, le=16)
     batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)

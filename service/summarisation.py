@@ -35,7 +35,7 @@ from typing import Any
 
 import regex
 
-from service.errors import InputError
+from service.errors import InputError, PasseurError
 from service.extractive import METHOD, METHOD_VERSION, ends_sentence, select_sentences
 from service.faithfulness import unsupported_words
 from service.grounding import ArticleIndex, content_words, document_counts, overlap, word_count
@@ -233,6 +233,16 @@ def select_covering(
     return chosen
 
 
+@dataclass(frozen=True)
+class SummaryRequest:
+    """One article's summary request: its English sentences and the options."""
+
+    sentences: list[str]
+    mode: str
+    count: int
+    drop_unsupported: bool
+
+
 class BulletSummariser:
     """Bullets for the pipeline (see :class:`service.pipeline.Summariser`).
 
@@ -256,20 +266,56 @@ class BulletSummariser:
         self, sentences: list[str], *, mode: str, count: int, drop_unsupported: bool
     ) -> tuple[list[Bullet], list[Flag]]:
         """Up to ``count`` bullets for the English ``sentences`` of one article."""
-        if mode not in MODES:
-            raise InputError(f"unknown summary mode {mode!r}: use abstractive, extractive or none")
-        if not 1 <= count <= BULLETS_MAX:
-            raise InputError(f"bullets must be between 1 and {BULLETS_MAX}, got {count}")
-        if mode == "abstractive" and self.backend is None:
-            return [], [Flag("summary_skipped", None, NO_MODEL_HINT)]
-        index = ArticleIndex.build(sentences)
-        if mode == "extractive":
-            bullets = self.extractive(index, count)
-            flags: list[Flag] = []
-        else:
-            bullets, flags = self.abstractive(index, count)
-        bullets, guard_flags = self.check_faithfulness(bullets, sentences, drop_unsupported)
-        flags += guard_flags
+        [outcome] = self.summarise_many([SummaryRequest(sentences, mode, count, drop_unsupported)])
+        if isinstance(outcome, PasseurError):
+            raise outcome
+        return outcome
+
+    def summarise_many(
+        self, requests: Sequence[SummaryRequest]
+    ) -> list[tuple[list[Bullet], list[Flag]] | PasseurError]:
+        """Bullets for several articles; their summary windows share length-sorted batches.
+
+        An article with a bad request (unknown mode, count out of range) gets its error in
+        its slot; the others go on.
+        """
+        outcomes: list[tuple[list[Bullet], list[Flag]] | PasseurError | None] = []
+        plans: dict[int, tuple[ArticleIndex, list[Window]]] = {}
+        for k, request in enumerate(requests):
+            outcomes.append(None)
+            try:
+                self._check(request)
+            except PasseurError as exc:
+                outcomes[k] = exc
+                continue
+            if request.mode == "abstractive" and self.backend is None:
+                outcomes[k] = ([], [Flag("summary_skipped", None, NO_MODEL_HINT)])
+                continue
+            index = ArticleIndex.build(request.sentences)
+            if request.mode == "extractive":
+                outcomes[k] = self._finish(request, self.extractive(index, request.count), [])
+            else:
+                plans[k] = (index, self._windows(index))
+        for k, (bullets, flags) in self._abstractive(requests, plans).items():
+            outcomes[k] = self._finish(requests[k], bullets, flags)
+        return [o for o in outcomes if o is not None]
+
+    @staticmethod
+    def _check(request: SummaryRequest) -> None:
+        if request.mode not in MODES:
+            raise InputError(
+                f"unknown summary mode {request.mode!r}: use abstractive, extractive or none"
+            )
+        if not 1 <= request.count <= BULLETS_MAX:
+            raise InputError(f"bullets must be between 1 and {BULLETS_MAX}, got {request.count}")
+
+    def _finish(
+        self, request: SummaryRequest, bullets: list[Bullet], flags: list[Flag]
+    ) -> tuple[list[Bullet], list[Flag]]:
+        bullets, guard_flags = self.check_faithfulness(
+            bullets, request.sentences, request.drop_unsupported
+        )
+        flags = flags + guard_flags
         if not bullets:
             why = (
                 "every bullet named a number or name absent from the translation (drop_unsupported)"
@@ -283,12 +329,51 @@ class BulletSummariser:
     def extractive(index: ArticleIndex, count: int) -> list[Bullet]:
         return [Bullet(index.sentences[i].strip(), [i]) for i in select_sentences(index, count)]
 
-    def abstractive(self, index: ArticleIndex, count: int) -> tuple[list[Bullet], list[Flag]]:
+    def _windows(self, index: ArticleIndex) -> list[Window]:
         backend = self.backend
-        if backend is None:  # checked by summarise(); keeps the type checker informed
+        if backend is None:  # checked by summarise_many(); keeps the type checker informed
             raise RuntimeError("abstractive summary without a backend")
+        return plan_windows(index.sentences, backend.count_tokens, backend.max_source_tokens)
+
+    def _abstractive(
+        self,
+        requests: Sequence[SummaryRequest],
+        plans: dict[int, tuple[ArticleIndex, list[Window]]],
+    ) -> dict[int, tuple[list[Bullet], list[Flag]]]:
+        """Summarise every planned window of every article, batched together (grouped by
+        decoding options), then pick each article's bullets from its windows' summaries."""
+        backend = self.backend
+        if not plans or backend is None:
+            return {}
+        groups: dict[GenerationOptions, list[tuple[int, Window]]] = {}
+        for k, (_, windows) in plans.items():
+            if windows:
+                options = generation_options(
+                    backend.model.generation, min(w.tokens for w in windows)
+                )
+                groups.setdefault(options, []).extend((k, w) for w in windows)
+        texts: dict[int, list[str]] = {k: [] for k in plans}
+        for options, members in groups.items():
+            outputs = generate_batched(
+                backend,
+                [w.text for _, w in members],
+                [w.tokens for _, w in members],
+                options=options,
+                batch_tokens=self.settings.batch_tokens,
+            )
+            for (k, _), out in zip(members, outputs, strict=True):
+                texts[k].append(out.text if out is not None else "")
+        return {
+            k: self._bullets(index, len(windows), texts[k], requests[k].count)
+            for k, (index, windows) in plans.items()
+        }
+
+    def _bullets(
+        self, index: ArticleIndex, windows: int, summaries: list[str], count: int
+    ) -> tuple[list[Bullet], list[Flag]]:
+        backend = self.backend
         flags: list[Flag] = []
-        if backend.random_weights:
+        if backend is not None and backend.random_weights:
             flags.append(
                 Flag(
                     "random_model",
@@ -297,21 +382,12 @@ class BulletSummariser:
                     "benchmark build): these bullets are not a summary",
                 )
             )
-        windows = plan_windows(index.sentences, backend.count_tokens, backend.max_source_tokens)
         if not windows:
             return [], flags
-        options = generation_options(backend.model.generation, min(w.tokens for w in windows))
-        outputs = generate_batched(
-            backend,
-            [w.text for w in windows],
-            [w.tokens for w in windows],
-            options=options,
-            batch_tokens=self.settings.batch_tokens,
-        )
         candidates: list[_Candidate] = []
         complete = 0
-        for out in outputs:
-            sentences = summary_sentences(out.text) if out is not None else []
+        for summary in summaries:
+            sentences = summary_sentences(summary)
             complete += bool(sentences)
             for text in sentences:
                 support = index.ground(text)
@@ -319,7 +395,7 @@ class BulletSummariser:
                     candidates.append(_Candidate(text, set(content_words(text)), support))
         log.debug(
             "%d windows, %d with a complete sentence, %d candidates",
-            len(windows),
+            windows,
             complete,
             len(candidates),
         )
@@ -331,7 +407,7 @@ class BulletSummariser:
                         "summary_fallback",
                         None,
                         "the summariser gave no complete sentence grounded in the article for "
-                        f"any of {len(windows)} window(s) (fragments are never shown): the "
+                        f"any of {windows} window(s) (fragments are never shown): the "
                         "bullet is the article's best sentence, chosen extractively",
                     )
                 )

@@ -125,3 +125,23 @@ def test_tiny_marian_end_to_end(settings, marian_backend, orangesum_articles) ->
         assert sources_cover_text(data, article.text)
         assert data["flags"][0]["code"] == "random_model"
         assert data["models"]["translation"]["revision"].startswith("local")
+
+
+def test_summary_windows_of_several_articles_share_batches(settings) -> None:
+    from fakes_summary import FakeSummariser
+    from service.summarisation import build_summariser
+
+    summariser_backend = FakeSummariser()
+    summariser = build_summariser(settings, summariser_backend)
+    pipeline = Pipeline(
+        {"fr": FakeBackend(lambda t, o: f"Sentence {len(t)} is here.")}, summariser, settings
+    )
+    articles = [
+        Article(str(i), " ".join(f"Phrase {k} de l'article {i}." for k in range(6)))
+        for i in range(4)
+    ]
+    results = pipeline.run_many(articles, ArticleOptions(summary_mode="abstractive", bullets=2))
+    assert len(summariser_backend.calls) == 1
+    assert len(summariser_backend.calls[0][0]) == 4  # one window per article, one batch
+    assert all(r.error is None and 1 <= len(r.bullets) <= 2 for r in results)
+    assert all(r.models["summarisation"]["name"] == "fake-summariser" for r in results)

@@ -1,0 +1,307 @@
+"""The service run of ``passeur bench``: ``passeur serve`` as a subprocess on a temporary
+SQLite store, one worker owning the threads, jobs posted over HTTP.
+
+Throughput: ``repeat`` times, N jobs are posted at once and timed until all have succeeded;
+a job's latency is its store timestamps' ``finished_at - created_at``. Then the interactive
+check: a backlog of batch jobs is queued and 100-word ``POST /v1/translate`` requests are
+sent one after the other; the rest of the backlog is cancelled afterwards.
+
+The worker runs what ``service.runtime.make_backend`` builds from the settings, so the run
+needs the settings ``backend``, ``compute_type`` and ``bench_force_lengths``;
+:func:`service_support` says what is missing before anything starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.bench_runs import peak_rss_mb
+
+__all__ = ["ServiceSpec", "run_service", "service_support"]
+
+log = logging.getLogger("passeur.bench")
+
+INTERACTIVE_WORDS = 100
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    marian: str
+    bart: str
+    cache_dir: str
+    articles: list[str]
+    interactive_texts: list[str]
+    threads: int
+    beam: int = 4
+    repeat: int = 1
+    batch_articles: int = 8
+    batch_tokens: int = 4096
+    max_segment_tokens: int = 256
+    backlog: int = 50
+    startup_timeout_s: float = 900.0
+    job_timeout_s: float = 3600.0
+
+
+def _environment(spec: ServiceSpec, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PASSEUR_")}
+    env.update(
+        {
+            "PASSEUR_BACKEND": "ctranslate2",
+            "PASSEUR_COMPUTE_TYPE": "int8",
+            "PASSEUR_BENCH_FORCE_LENGTHS": "true",
+            "PASSEUR_DEVICE": "cpu",
+            "PASSEUR_THREADS": str(spec.threads),
+            "PASSEUR_BEAM": str(spec.beam),
+            "PASSEUR_BATCH_TOKENS": str(spec.batch_tokens),
+            "PASSEUR_BATCH_ARTICLES": str(spec.batch_articles),
+            "PASSEUR_CLAIM_LIMIT": str(spec.batch_articles),
+            "PASSEUR_MAX_SEGMENT_TOKENS": str(spec.max_segment_tokens),
+            "PASSEUR_CACHE_DIR": spec.cache_dir,
+            "PASSEUR_DATA_DIR": str(workdir),
+            "PASSEUR_LOG_LEVEL": "WARNING",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    return env
+
+
+def service_support() -> str | None:
+    """Why a worker started with the bench environment would not run CTranslate2 int8
+    with forced lengths, or None when it would. Constructs backends; loads nothing."""
+    from service.settings import Settings
+
+    needed = ("backend", "compute_type", "bench_force_lengths")
+    missing = [name for name in needed if name not in Settings.model_fields]
+    if missing:
+        return f"Settings has no field {', '.join(missing)}: the worker would ignore " + ", ".join(
+            f"PASSEUR_{m.upper()}" for m in missing
+        )
+    from service.bench_support import ForcedLength
+    from service.ct2 import CTranslate2Seq2Seq
+    from service.registry import ResolvedModel
+    from service.runtime import make_backend
+
+    settings = Settings.model_validate(
+        {"backend": "ctranslate2", "compute_type": "int8", "bench_force_lengths": True}
+    )
+    probe = ResolvedModel(name="probe", task="translation", revision="0", path=Path("."))
+    built = make_backend(probe, settings, max_source_tokens=64)
+    if not isinstance(built, ForcedLength):
+        return "service.runtime.make_backend does not wrap backends in ForcedLength"
+    if not isinstance(built.inner, CTranslate2Seq2Seq):
+        return "service.runtime.make_backend does not build CTranslate2 backends"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@contextlib.contextmanager
+def _serve(spec: ServiceSpec, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--store",
+        f"sqlite:///{workdir / 'jobs.db'}",
+        "--translation-model",
+        spec.marian,
+        "--summary-model",
+        spec.bart,
+        "--summary-mode",
+        "abstractive",
+        "--threads",
+        str(spec.threads),
+    ]
+    logfile = (workdir / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        cmd,
+        env=_environment(spec, workdir),
+        stdout=logfile,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        logfile.close()
+
+
+def _wait(what: str, timeout_s: float, check: Any, proc: subprocess.Popen[bytes], log_path: Path):
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise RuntimeError(f"passeur serve exited with {proc.returncode}:\n{tail}")
+        with contextlib.suppress(httpx.HTTPError):
+            value = check()
+            if value:
+                return value
+        time.sleep(POLL_S)
+    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def _wait_jobs(
+    client: Any, ids: Sequence[str], spec: ServiceSpec, proc: Any, log_path: Path
+) -> list[dict[str, Any]]:
+    """Every job of ``ids`` once terminal. Jobs run oldest first, so the last one is
+    polled alone (one small request per poll: the API shares the cores with the worker)."""
+    _wait(
+        "the jobs",
+        spec.job_timeout_s,
+        lambda: client.get(f"/v1/jobs/{ids[-1]}").json()["state"] in TERMINAL,
+        proc,
+        log_path,
+    )
+    jobs = [client.get(f"/v1/jobs/{i}").json() for i in ids]
+    while any(j["state"] not in TERMINAL for j in jobs):
+        time.sleep(POLL_S)
+        jobs = [client.get(f"/v1/jobs/{i}").json() for i in ids]
+    return jobs
+
+
+def _run_jobs(
+    client: Any, texts: Sequence[str], spec: ServiceSpec, proc: Any, log_path: Path
+) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
+    ids = [client.post("/v1/jobs", json={"text": t}).json()["id"] for t in texts]
+    jobs = _wait_jobs(client, ids, spec, proc, log_path)
+    failed = [j for j in jobs if j["state"] != "succeeded"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} job(s) did not succeed, first: {failed[0]['error']}")
+    start = min(j["created_at"] for j in jobs)
+    flags = [f["code"] for j in jobs for f in j["result"]["flags"]]
+    return {
+        "wall_s": round(max(j["finished_at"] for j in jobs) - start, 3),
+        "latencies_s": [round(j["finished_at"] - j["created_at"], 3) for j in jobs],
+        "redecoded_rows": sum(code.startswith("repetition") for code in flags),
+        "load_average": [load_before, os.getloadavg()[0]],
+    }
+
+
+def _interactive(
+    client: Any, spec: ServiceSpec, proc: Any, log_path: Path
+) -> tuple[list[float], int]:
+    backlog = [spec.articles[i % len(spec.articles)] for i in range(spec.backlog)]
+    ids = [client.post("/v1/jobs", json={"text": t}).json()["id"] for t in backlog]
+    latencies = []
+    for text in spec.interactive_texts:
+        started = time.perf_counter()
+        answer = client.post("/v1/translate", json={"text": text}, timeout=600)
+        if answer.status_code == 504:  # past the sync timeout: the job goes on
+            job_id = answer.json()["error"]["job_id"]
+            _wait(
+                "an interactive job",
+                spec.job_timeout_s,
+                lambda job_id=job_id: (
+                    client.get(f"/v1/jobs/{job_id}").json()["state"] in ("succeeded", "failed")
+                ),
+                proc,
+                log_path,
+            )
+        elif answer.status_code != 200:
+            raise RuntimeError(f"POST /v1/translate answered {answer.status_code}: {answer.text}")
+        latencies.append(round(time.perf_counter() - started, 3))
+    queued = sum(client.get(f"/v1/jobs/{i}").json()["state"] == "queued" for i in ids)
+    for job_id in ids:
+        client.delete(f"/v1/jobs/{job_id}")
+    _wait_jobs(client, ids, spec, proc, log_path)
+    return latencies, queued
+
+
+def run_service(spec: ServiceSpec) -> dict[str, Any]:
+    """Start ``passeur serve``, time N jobs ``repeat`` times, then the interactive check."""
+    import httpx
+
+    with tempfile.TemporaryDirectory(prefix="passeur-bench-") as tmp:
+        workdir = Path(tmp)
+        log_path = workdir / "serve.log"
+        started = time.perf_counter()
+        with (
+            _serve(spec, workdir) as (base, proc),
+            httpx.Client(base_url=base, timeout=60) as client,
+        ):
+            _wait(
+                "readyz",
+                spec.startup_timeout_s,
+                lambda: client.get("/readyz").status_code == 200,
+                proc,
+                log_path,
+            )
+            load_s = time.perf_counter() - started
+            workers = _children(proc.pid)
+            _run_jobs(client, [" ".join(spec.articles[0].split()[:40])], spec, proc, log_path)
+            repeats = []
+            for r in range(spec.repeat):
+                repeats.append(_run_jobs(client, spec.articles, spec, proc, log_path))
+                log.info(
+                    "service: repeat %d/%d in %.1f s", r + 1, spec.repeat, repeats[-1]["wall_s"]
+                )
+            interactive, still_queued = _interactive(client, spec, proc, log_path)
+            peaks = [p for p in (peak_rss_mb(pid) for pid in workers) if p is not None]
+            api_peak = peak_rss_mb(proc.pid)
+    return {
+        "load_s": round(load_s, 2),
+        "repeats": repeats,
+        "peak_rss_mb": max(peaks) if peaks else None,
+        "api_peak_rss_mb": api_peak,
+        "interactive_latencies_s": interactive,
+        "interactive_backlog": spec.backlog,
+        "interactive_backlog_left_queued": still_queued,
+    }
+
+
+def interactive_texts(articles: Sequence[str], count: int) -> list[str]:
+    """``count`` texts of 100 words, from ``articles`` in turn."""
+    texts = []
+    for i in range(count):
+        words = articles[i % len(articles)].split()
+        texts.append(" ".join(words[:INTERACTIVE_WORDS]))
+    return texts
