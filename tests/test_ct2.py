@@ -12,10 +12,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from service.devmodels import DEFAULT_ENGLISH_TEXTS, DEFAULT_FRENCH_TEXTS
 from service.registry import Registry, ResolvedModel
@@ -287,8 +287,10 @@ def test_unknown_compute_type_names_the_valid_ones(tiny_marian: Path):
 # -- selection -----------------------------------------------------------------------------
 
 
-def _settings(tmp_path: Path, **fields: Any) -> SimpleNamespace:
-    return SimpleNamespace(device="cpu", threads=1, model_cache=tmp_path, **fields)
+def _settings(tmp_path: Path, **fields: Any) -> Any:
+    from service.settings import Settings
+
+    return Settings(device="cpu", threads=1, cache_dir=tmp_path, **fields)
 
 
 def test_backend_follows_registry_unless_settings_override(tiny_marian: Path, tmp_path: Path):
@@ -320,7 +322,11 @@ def test_backend_follows_registry_unless_settings_override(tiny_marian: Path, tm
     forced = _settings(tmp_path, backend="ctranslate2")
     assert isinstance(make_backend(model, forced, max_source_tokens=64), CTranslate2Seq2Seq)
     with pytest.raises(ConfigError, match="registry, transformers, ctranslate2"):
-        make_backend(model, _settings(tmp_path, backend="onnx"), max_source_tokens=64)
+        make_backend(
+            model, _settings(tmp_path).model_copy(update={"backend": "onnx"}), max_source_tokens=64
+        )
+    with pytest.raises(ValidationError):  # the settings refuse it up front
+        _settings(tmp_path, backend="onnx")
 
 
 def test_prepare_backend_converts_only_for_ctranslate2(tiny_marian: Path, tmp_path: Path):

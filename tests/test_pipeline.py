@@ -129,6 +129,7 @@ def test_tiny_marian_end_to_end(settings, marian_backend, orangesum_articles) ->
 
 def test_summary_windows_of_several_articles_share_batches(settings) -> None:
     from fakes_summary import FakeSummariser
+
     from service.summarisation import build_summariser
 
     summariser_backend = FakeSummariser()

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fakes import FakeBackend
+
 from service.cli import main
 from service.pipeline import Pipeline
 from service.schemas import Article, sources_cover_text

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-
 from conftest import ROOT, SAMPLES
+
 from service.schemas import sources_cover_text
 
 

@@ -164,7 +164,9 @@ def test_cancelling_one_of_several_batched_jobs_leaves_the_others(store, setting
         return pseudo_english(text)
 
     worker = _worker(store, settings, FakeBackend(cancel_once), claim_limit=2)
-    _run_until(worker, lambda: store.get(kept.id).state.terminal and store.get(doomed.id).state.terminal)
+    _run_until(
+        worker, lambda: store.get(kept.id).state.terminal and store.get(doomed.id).state.terminal
+    )
     assert store.get(doomed.id).state == JobState.CANCELLED
     assert store.get(kept.id).state == JobState.SUCCEEDED
 
