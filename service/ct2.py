@@ -31,6 +31,7 @@ from service.devmodels import is_random_model
 from service.errors import ConfigError, ModelNotAvailable
 from service.registry import ResolvedModel
 from service.seq2seq import Generated, GenerationOptions
+from service.settings import COMPUTE_TYPES
 
 __all__ = [
     "COMPUTE_TYPES",
@@ -44,17 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-COMPUTE_TYPES: tuple[str, ...] = (
-    "auto",
-    "int8",
-    "int8_float32",
-    "int8_float16",
-    "int8_bfloat16",
-    "int16",
-    "float16",
-    "bfloat16",
-    "float32",
-)
 CONVERTED_MARKER = ".passeur-converted"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -17,3 +17,17 @@ def eval_data_dir() -> Path:
     """The evaluation data folder (it may not exist)."""
     env = os.environ.get(EVAL_DATA_ENV)
     return Path(env) if env else DEFAULT_EVAL_DATA
+
+
+# FLORES-200 devtest file stems by ISO 639-1 code (``flores200_devtest/<stem>.devtest``).
+FLORES_FILES = {
+    "fr": "fra_Latn",
+    "en": "eng_Latn",
+    "de": "deu_Latn",
+    "es": "spa_Latn",
+    "it": "ita_Latn",
+    "pt": "por_Latn",
+    "nl": "nld_Latn",
+    "ca": "cat_Latn",
+    "ro": "ron_Latn",
+}

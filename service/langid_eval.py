@@ -14,21 +14,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from service.evaldata import FLORES_FILES
 from service.langid import LanguageIdentifier
 
 __all__ = ["FLORES_FILES", "evaluate_langid", "load_flores"]
 
-FLORES_FILES = {
-    "fr": "fra_Latn",
-    "en": "eng_Latn",
-    "de": "deu_Latn",
-    "es": "spa_Latn",
-    "it": "ita_Latn",
-    "pt": "por_Latn",
-    "nl": "nld_Latn",
-    "ca": "cat_Latn",
-    "ro": "ron_Latn",
-}
 _EXAMPLES = 10  # errors shown in the report
 _EXAMPLE_CHARS = 100
 

@@ -8,13 +8,26 @@ environment or touches the disk at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SummaryMode = Literal["abstractive", "extractive", "none"]
 SUMMARY_MODES_CLI = ("abstractive", "extractive", "none")
+# CTranslate2 compute types; "auto" is int8 on CPU, float16 on CUDA.
+ComputeType = Literal[
+    "auto",
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+]
+COMPUTE_TYPES: tuple[str, ...] = get_args(ComputeType)
 
 _PROJECT_MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -42,18 +55,7 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, ge=0, le=256)
     # "registry": each entry's own backend; or one backend for every model.
     backend: Literal["registry", "transformers", "ctranslate2"] = "registry"
-    # CTranslate2: auto = int8 on CPU, float16 on CUDA.
-    compute_type: Literal[
-        "auto",
-        "int8",
-        "int8_float32",
-        "int8_float16",
-        "int8_bfloat16",
-        "int16",
-        "float16",
-        "bfloat16",
-        "float32",
-    ] = "auto"
+    compute_type: ComputeType = "auto"
     inter_threads: int = Field(default=1, ge=1, le=64)  # CTranslate2 translators per model
     # Benchmarks only: force output lengths on random-weight models (see service/bench_support).
     bench_force_lengths: bool = False

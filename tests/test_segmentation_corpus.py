@@ -12,21 +12,11 @@ import pytest
 import regex
 from datapaths import data_file
 
+from service.evaldata import FLORES_FILES as FLORES
 from service.segmentation import Sentence, fit_to_budget, segment_article
 from service.segmentation_eval import evaluate_boundaries, line_sentence_counts
 
 ORANGESUM = "fr_news_orangesum/summaries_abstracts_source_documents.txt"
-FLORES = {
-    "fr": "fra_Latn",
-    "en": "eng_Latn",
-    "de": "deu_Latn",
-    "es": "spa_Latn",
-    "it": "ita_Latn",
-    "pt": "por_Latn",
-    "nl": "nld_Latn",
-    "ca": "cat_Latn",
-    "ro": "ron_Latn",
-}
 # A period, "?" or "!" glued to a capital: `fin.Début`, `dit."Je`, `vraiment?Oui`; or an
 # intertitle glued to its paragraph: `reportéLa rencontre`.
 GLUED = regex.compile(
