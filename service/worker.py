@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.schemas import Article, ArticleOptions
-from service.store.base import Job, JobStore, Lease
+from service.store.base import Job, JobStore, Lease, Priority
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ class Worker:
         idle_max_s: float = 0.5,
         progress_every_s: float = 0.5,
         claim_limit: int = 1,
+        peek_every_s: float = 1.0,
     ) -> None:
         self.store = store
         self._load_pipeline = load_pipeline
@@ -101,6 +102,9 @@ class Worker:
         self.pipeline: Any = None
         self.stats = WorkerStats()
         self.release_now = threading.Event()  # second SIGTERM: give jobs back
+        self.peek_every_s = peek_every_s
+        self._last_peek = 0.0
+        self._nested = False
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
         self._keeper_stop = threading.Event()
@@ -175,8 +179,34 @@ class Worker:
                 if not self.store.set_progress(job.id, token, stage, done, total):
                     held.lost = True
                     raise StopJob("lost")
+            self._serve_interactive()
 
         return progress
+
+    def _serve_interactive(self) -> None:
+        """Between two batches of long work, run a waiting interactive job at once.
+
+        An interactive request (``/v1/translate``) is first in the queue, but without this it
+        would wait for the whole batch of jobs in hand. At most once per ``peek_every_s``,
+        and never nested twice; a batch job claimed here goes straight back to the queue.
+        """
+        now = time.monotonic()
+        if self._nested or now - self._last_peek < self.peek_every_s:
+            return
+        self._last_peek = now
+        leases = self.store.claim(self.name, limit=1)
+        if not leases:
+            return
+        lease = leases[0]
+        if lease.job.priority != Priority.INTERACTIVE or lease.job.deliveries > 1:
+            self.store.release(lease.job.id, lease.token)
+            return
+        log.info("job %s: interactive, run between two batches", lease.job.id)
+        self._nested = True
+        try:
+            self.execute([lease])
+        finally:
+            self._nested = False
 
     def _execute(self, held: list[_Held]) -> None:
         items = []

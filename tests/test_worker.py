@@ -183,3 +183,34 @@ def test_worker_purges_results_past_their_retention(settings) -> None:
     worker._purge()
     with pytest.raises(JobExpired):
         store.get(job.id)
+
+
+def test_interactive_job_runs_between_two_batches_of_a_long_job(store, settings) -> None:
+    settings.batch_tokens = 8  # one sentence per batch
+    finished: dict[str, float] = {}
+    started = threading.Event()
+
+    def slow(text, options):
+        started.set()
+        time.sleep(0.05)
+        return pseudo_english(text)
+
+    long_job, _ = store.submit(_payload(" ".join(f"Phrase {k} du long texte." for k in range(40))))
+    worker = _worker(store, settings, FakeBackend(slow), peek_every_s=0.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    assert started.wait(5)
+    urgent, _ = store.submit(_payload("Urgent."), priority=Priority.INTERACTIVE)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(finished) < 2:
+        for job in (long_job, urgent):
+            if job.id not in finished and store.get(job.id).state.terminal:
+                finished[job.id] = time.monotonic()
+        time.sleep(0.01)
+    stop.set()
+    thread.join(5)
+    assert store.get(urgent.id).state == JobState.SUCCEEDED
+    assert store.get(long_job.id).state == JobState.SUCCEEDED
+    assert finished[urgent.id] < finished[long_job.id], "the interactive job waited for the batch"
+    assert store.get(long_job.id).deliveries == 1
