@@ -42,7 +42,7 @@ __all__ = ["run_engine_limit", "run_plan"]
 log = logging.getLogger("passeur.bench")
 
 # max_batch_size (examples) tried on a sample of the segments; 0 in the spec means sweep.
-ENGINE_BATCH_SIZES = (32, 64, 128)
+ENGINE_BATCH_SIZES = (8, 16, 32, 64, 128)
 SWEEP_SEGMENTS = 256
 
 
@@ -107,9 +107,8 @@ def run_plan(spec: RunSpec) -> dict[str, Any]:
 def run_engine_limit(spec: RunSpec) -> dict[str, Any]:
     """The plan's work straight through CTranslate2, all articles in the same calls."""
     import ctranslate2  # type: ignore[import-untyped]
-    from transformers import AutoTokenizer
 
-    from service.ct2 import ensure_converted
+    from service.ct2 import ensure_converted, load_tokenizer, thread_layout
 
     if spec.plan is None:
         raise ValueError("the engine_limit run needs the plan run's output")
@@ -121,10 +120,15 @@ def run_engine_limit(spec: RunSpec) -> dict[str, Any]:
     ):
         model = resolve_model(path, task)
         folder = ensure_converted(model, Path(spec.cache_dir), "int8")
+        replicas, intra = thread_layout("cpu", spec.threads, 0)  # as the service runs it
         engine = ctranslate2.Translator(
-            str(folder), device="cpu", compute_type="int8", intra_threads=spec.threads
+            str(folder),
+            device="cpu",
+            compute_type="int8",
+            intra_threads=intra,
+            inter_threads=replicas,
         )
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        tokenizer = load_tokenizer(Path(path))
         # A forced first token (BART's <s>) is a prefix, and counts in the decoding length.
         prefix = [tokenizer.bos_token] if output_specials(model.path) > 1 else []
         stages.append((engine, tokenizer, items, options, prefix))

@@ -234,13 +234,21 @@ def _service_settings(args: argparse.Namespace, **extra: object) -> Settings:
 def cmd_worker(args: argparse.Namespace) -> int:
     from service.serve import run_worker
 
-    return run_worker(_service_settings(args))
+    return run_worker(_service_settings(args, interactive_only=args.interactive_only or None))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.serve import serve
 
-    return serve(_service_settings(args, host=args.host, port=args.port, workers=args.workers))
+    return serve(
+        _service_settings(
+            args,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            interactive_workers=args.interactive_workers,
+        )
+    )
 
 
 # -- passeur models -----------------------------------------------------------
@@ -525,6 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     wk = sub.add_parser("worker", help="run a worker process on a job store")
     service_flags(wk)
+    wk.add_argument(
+        "--interactive-only",
+        action="store_true",
+        help="lease only interactive jobs (/v1/translate), at normal CPU priority",
+    )
     wk.set_defaults(func=cmd_worker)
 
     sv = sub.add_parser("serve", help="the HTTP API plus worker processes (zero set-up)")
@@ -533,6 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, help="port (default 8000)")
     sv.add_argument(
         "--workers", type=int, help="worker processes to start (0: API only; default 1)"
+    )
+    sv.add_argument(
+        "--interactive-workers",
+        type=int,
+        help="extra worker processes for interactive jobs only (/v1/translate; default 1)",
     )
     sv.set_defaults(func=cmd_serve)
 

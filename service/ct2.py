@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -202,6 +203,55 @@ class _Defaults:
         )
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_layout(device: str, threads: int, inter_threads: int) -> tuple[int, int]:
+    """``(replicas, threads per replica)`` for a budget of ``threads`` (0: every usable core).
+
+    On CPU the default (``inter_threads`` 0) is one single-threaded replica per core, each
+    running its part of every batch: on two cores that decodes 19 % more tokens per second
+    at beam 4 than one replica of two threads (docs MEASURED), and a replica of one thread
+    does not slow down when another process takes a core for a moment. On a GPU, one.
+    """
+    if device != "cpu":
+        return max(inter_threads, 1), max(threads, 1)
+    budget = threads or usable_cores()
+    replicas = inter_threads or budget
+    return replicas, max(1, budget // replicas)
+
+
+# Tokenizer classes by config.json model_type, for folders whose tokenizer_config.json does
+# not name its class (sshleifer/distilbart-cnn-12-6 is one).
+_TOKENIZER_BY_MODEL_TYPE = {"marian": "MarianTokenizer", "bart": "BartTokenizer"}
+
+
+def load_tokenizer(path: Path) -> Any:
+    """The model's tokenizer, loaded by its own class rather than ``AutoTokenizer``.
+
+    ``AutoTokenizer`` reads the model config through code that imports torch (about 190 MB
+    of a worker's memory); the CTranslate2 backend needs only the tokenizer. A folder whose
+    class cannot be told falls back to ``AutoTokenizer``.
+    """
+    import transformers
+
+    tokenizer_config = path / "tokenizer_config.json"
+    name = (
+        _read_json(tokenizer_config).get("tokenizer_class") if tokenizer_config.is_file() else None
+    )
+    if not name and (path / "config.json").is_file():
+        name = _TOKENIZER_BY_MODEL_TYPE.get(_read_json(path / "config.json").get("model_type"))
+    cls = getattr(transformers, name, None) if isinstance(name, str) else None
+    if cls is None:
+        cls = transformers.AutoTokenizer
+    return cls.from_pretrained(str(path), local_files_only=True)
+
+
 class CTranslate2Seq2Seq:
     """A seq2seq model run by CTranslate2, held to the transformers backend's outputs."""
 
@@ -213,7 +263,7 @@ class CTranslate2Seq2Seq:
         threads: int = 0,
         max_source_tokens: int | None = None,
         compute_type: str = "auto",
-        inter_threads: int = 1,
+        inter_threads: int = 0,
         cache_root: Path | None = None,
     ) -> None:
         if compute_type not in COMPUTE_TYPES:
@@ -241,6 +291,7 @@ class CTranslate2Seq2Seq:
         self.device = "cpu"
         self.compute_type = "int8"
         self.converted: Path | None = None
+        self.replicas = 1
         self.tokens_generated = 0  # reported in worker heartbeats (/metrics)
 
     def load(self) -> None:
@@ -253,14 +304,13 @@ class CTranslate2Seq2Seq:
         import warnings
 
         import ctranslate2
-        from transformers import AutoTokenizer
 
         warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
         self.device = resolve_device(self.device_setting)
         self.compute_type = resolve_compute_type(self.compute_type_setting, self.device)
         path = str(self.model.path)
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self._tokenizer = load_tokenizer(self.model.path)
         except OSError as exc:
             raise ModelNotAvailable(
                 f"model {self.model.name} could not be loaded from {path}: {exc}. "
@@ -268,12 +318,13 @@ class CTranslate2Seq2Seq:
                 model=self.model.name,
             ) from exc
         self.converted = ensure_converted(self.model, self.cache_root, self.compute_type)
+        self.replicas, intra = thread_layout(self.device, self.threads, self.inter_threads)
         self._translator = ctranslate2.Translator(
             str(self.converted),
             device=self.device,
             compute_type=self.compute_type,
-            intra_threads=self.threads,
-            inter_threads=self.inter_threads,
+            intra_threads=intra,
+            inter_threads=self.replicas,
         )
         self._setup_decoding()
         positions = int(
@@ -360,8 +411,14 @@ class CTranslate2Seq2Seq:
         ids = tok(texts, truncation=True, max_length=self.max_source_tokens + 2)["input_ids"]
         source = [tok.convert_ids_to_tokens(row) for row in ids]
         prefix = [list(self._prefix) for _ in texts] if self._prefix else None
+        # With several replicas the batch is cut in as many parts, which CTranslate2 runs in
+        # parallel; one part per replica keeps each part large.
+        parts = self.replicas if self.device == "cpu" else 1
         results = self._translator.translate_batch(
-            source, prefix, **self.translate_options(options)
+            source,
+            prefix,
+            max_batch_size=math.ceil(len(source) / parts) if parts > 1 else 0,
+            **self.translate_options(options),
         )
         special = set(tok.all_special_ids)
         out = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
 from service.errors import EmptyText, PasseurError, TextTooLong, UnsupportedLanguage
+from service.grounding import word_count
 from service.guards import joined
 from service.schemas import (
     Article,
@@ -48,6 +49,8 @@ class Summariser(Protocol):
     """Bullets from English sentences; implemented in :mod:`service.summarisation`."""
 
     def info(self, mode: str) -> dict[str, str] | None: ...
+
+    def mode_for(self, mode: str, words: int) -> tuple[str, Flag | None]: ...
 
     def summarise_many(
         self, requests: Sequence[Any]
@@ -461,6 +464,10 @@ class Pipeline:
                 stopped[i] = exc
                 continue
             drop = options.drop_unsupported
+            words = sum(word_count(s.source) for s in result.sentences)
+            mode, changed = self.summariser.mode_for(mode, words)
+            if changed:
+                result.flags.append(changed)
             request = SummaryRequest(
                 [s.translation for s in result.sentences],
                 mode,

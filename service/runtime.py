@@ -56,7 +56,7 @@ def plan_models(settings: Settings, registry: Registry) -> ModelPlan:
             translation[lang] = resolve_translation(settings, registry, lang)
         except ModelNotAvailable as exc:
             missing.append(exc)
-    if settings.summary_mode == "abstractive":
+    if settings.summary_mode in ("auto", "abstractive"):
         spec = (
             settings.summary_model
             or registry.for_pair("summarisation", TARGET_LANG, TARGET_LANG).name

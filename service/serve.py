@@ -25,6 +25,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+INTERACTIVE_IDLE_S = 0.05  # longest pause between two claims of an idle interactive worker
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -49,12 +50,18 @@ def run_worker(settings: Settings) -> int:
     from service.worker import Worker
 
     plan = plan_models(settings, load_registry(settings))  # a missing model fails here, fast
+    if not settings.interactive_only and settings.worker_nice:
+        # Batch work yields the cores to interactive workers (and to the API) at once.
+        os.nice(settings.worker_nice)
     store = open_store(settings.store_url, settings.store_options())
     worker = Worker(
         store,
         lambda: load_pipeline(settings, plan),
         heartbeat_s=settings.heartbeat_s,
         claim_limit=settings.claim_limit,
+        interactive_only=settings.interactive_only,
+        # An interactive worker looks for work often: its jobs are someone waiting.
+        idle_max_s=INTERACTIVE_IDLE_S if settings.interactive_only else 0.5,
     )
     stop = threading.Event()
 
@@ -75,18 +82,19 @@ def run_worker(settings: Settings) -> int:
 
 
 class Supervisor:
-    """Keeps ``count`` worker processes running; restarts one that dies, with backoff."""
+    """Keeps one worker process running per environment in ``envs``; restarts one that
+    dies, with backoff."""
 
-    def __init__(self, count: int, env: dict[str, str]) -> None:
-        self.count = count
-        self.env = env
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * count
+    def __init__(self, envs: list[dict[str, str]]) -> None:
+        self.count = len(envs)
+        self.envs = envs
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * self.count
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
 
     def _spawn(self, i: int) -> None:
         cmd = [sys.executable, "-m", "service.cli", "worker"]
-        self.procs[i] = subprocess.Popen(cmd, env=self.env, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self.procs[i] = subprocess.Popen(cmd, env=self.envs[i], preexec_fn=_die_with_parent)  # noqa: PLW1509
         log.info("started worker process %d (pid %d)", i, self.procs[i].pid)  # type: ignore[union-attr]
 
     def start(self) -> None:
@@ -127,6 +135,28 @@ class Supervisor:
                 proc.kill()
 
 
+def worker_envs(settings: Settings) -> list[dict[str, str]]:
+    """One environment per worker process of ``passeur serve``: ``workers`` general workers
+    sharing the cores (niced), then ``interactive_workers`` that lease only interactive
+    jobs and may use every core: they are idle until a request comes, and then it waits."""
+    cores = os.cpu_count() or 1
+    threads = settings.threads or max(1, cores // settings.workers)
+    envs = [
+        settings_env(settings, threads=threads, store=settings.store_url)
+        for _ in range(settings.workers)
+    ]
+    envs += [
+        settings_env(
+            settings,
+            threads=settings.threads or cores,
+            store=settings.store_url,
+            interactive_only=True,
+        )
+        for _ in range(settings.interactive_workers)
+    ]
+    return envs
+
+
 def serve(settings: Settings) -> int:
     """The API on ``host:port`` and ``settings.workers`` worker processes on one store."""
     import uvicorn
@@ -146,18 +176,16 @@ def serve(settings: Settings) -> int:
     store = open_store(settings.store_url, settings.store_options())
     supervisor = None
     if settings.workers:
-        threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.workers)
-        supervisor = Supervisor(
-            settings.workers, settings_env(settings, threads=threads, store=settings.store_url)
-        )
+        supervisor = Supervisor(worker_envs(settings))
         supervisor.start()
     app = create_app(settings, store)
     log.info(
-        "API on http://%s:%d, store %s, %d worker(s)",
+        "API on http://%s:%d, store %s, %d worker(s) and %d interactive worker(s)",
         settings.host,
         settings.port,
         settings.store_url,
         settings.workers,
+        settings.interactive_workers if settings.workers else 0,
     )
     try:
         uvicorn.run(

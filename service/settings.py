@@ -13,8 +13,8 @@ from typing import Literal, get_args
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SummaryMode = Literal["abstractive", "extractive", "none"]
-SUMMARY_MODES_CLI = ("abstractive", "extractive", "none")
+SummaryMode = Literal["auto", "abstractive", "extractive", "none"]
+SUMMARY_MODES_CLI = ("auto", "abstractive", "extractive", "none")
 # CTranslate2 compute types; "auto" is int8 on CPU, float16 on CUDA.
 ComputeType = Literal[
     "auto",
@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     # "registry": each entry's own backend; or one backend for every model.
     backend: Literal["registry", "transformers", "ctranslate2"] = "registry"
     compute_type: ComputeType = "auto"
-    inter_threads: int = Field(default=1, ge=1, le=64)  # CTranslate2 translators per model
+    # CTranslate2 replicas per model; 0: one single-threaded replica per thread on CPU.
+    inter_threads: int = Field(default=0, ge=0, le=64)
     # Benchmarks only: force output lengths on random-weight models (see service/bench_support).
     bench_force_lengths: bool = False
 
@@ -67,8 +68,12 @@ class Settings(BaseSettings):
     max_article_chars: int = Field(default=200_000, ge=100)
 
     languages: str = "fr,en,de,es,it,pt,nl,ca,ro"  # what source_lang "auto" can detect
-    summary_mode: SummaryMode = "abstractive"
+    # auto: abstractive, but extractive for an article under abstractive_min_words.
+    summary_mode: SummaryMode = "auto"
     bullets: int = Field(default=5, ge=1, le=10)
+    # In auto mode shorter articles (source words) get extractive bullets: an abstractive
+    # summary would be about as long as the text.
+    abstractive_min_words: int = Field(default=150, ge=0, le=100_000)
     drop_unsupported: bool = False
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -79,6 +84,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=0, le=64)
+    # Workers `passeur serve` adds that lease only interactive jobs (/v1/translate), at
+    # normal CPU priority; the others run at `worker_nice`, so an interactive request
+    # takes the cores from batch work at once.
+    interactive_workers: int = Field(default=1, ge=0, le=64)
+    interactive_only: bool = False  # this worker leases interactive jobs only
+    worker_nice: int = Field(default=10, ge=0, le=19)  # niceness of workers that run batch jobs
     lease_s: float = Field(default=60.0, gt=0)
     claim_limit: int = Field(default=8, ge=1, le=256)  # jobs a worker leases at once
     heartbeat_s: float = Field(default=2.0, gt=0)

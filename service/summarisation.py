@@ -30,7 +30,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import regex
@@ -262,6 +262,28 @@ class BulletSummariser:
             return self.backend.model.info()
         return None
 
+    def mode_for(self, mode: str, words: int) -> tuple[str, Flag | None]:
+        """The mode that makes the bullets for ``auto`` (others are kept) for an article of
+        ``words`` words, and a flag when it is extractive.
+
+        ``auto`` is abstractive, except for an article under ``abstractive_min_words``: an
+        abstractive summary is some 40 to 100 words (distilbart writes 56 to 142 tokens),
+        about as long as such a text, so its bullets are the text's own sentences, chosen
+        extractively. Asking for ``abstractive`` gets it whatever the length.
+        """
+        if mode != "auto":
+            return mode, None
+        least = self.settings.abstractive_min_words
+        if self.backend is None or words >= least:
+            return "abstractive", None
+        return "extractive", Flag(
+            "summary_extractive_short_text",
+            None,
+            f"the article has {words} words, fewer than the {least} an abstractive summary "
+            "needs to be shorter than the text (PASSEUR_ABSTRACTIVE_MIN_WORDS): the bullets are "
+            "its own sentences, chosen extractively",
+        )
+
     def summarise(
         self, sentences: list[str], *, mode: str, count: int, drop_unsupported: bool
     ) -> tuple[list[Bullet], list[Flag]]:
@@ -283,6 +305,12 @@ class BulletSummariser:
         plans: dict[int, tuple[ArticleIndex, list[Window]]] = {}
         for k, request in enumerate(requests):
             outcomes.append(None)
+            auto_flags: list[Flag] = []
+            if request.mode == "auto":  # the pipeline resolves it first, to name the model
+                words = sum(word_count(text) for text in request.sentences)
+                mode, flag = self.mode_for(request.mode, words)
+                request = replace(request, mode=mode)
+                auto_flags = [flag] if flag else []
             try:
                 self._check(request)
             except PasseurError as exc:
@@ -293,7 +321,8 @@ class BulletSummariser:
                 continue
             index = ArticleIndex.build(request.sentences)
             if request.mode == "extractive":
-                outcomes[k] = self._finish(request, self.extractive(index, request.count), [])
+                bullets = self.extractive(index, request.count)
+                outcomes[k] = self._finish(request, bullets, auto_flags)
             else:
                 plans[k] = (index, self._windows(index))
         for k, (bullets, flags) in self._abstractive(requests, plans).items():
@@ -304,7 +333,7 @@ class BulletSummariser:
     def _check(request: SummaryRequest) -> None:
         if request.mode not in MODES:
             raise InputError(
-                f"unknown summary mode {request.mode!r}: use abstractive, extractive or none"
+                f"unknown summary mode {request.mode!r}: use auto, abstractive, extractive or none"
             )
         if not 1 <= request.count <= BULLETS_MAX:
             raise InputError(f"bullets must be between 1 and {BULLETS_MAX}, got {request.count}")

@@ -91,6 +91,7 @@ class Worker:
         progress_every_s: float = 0.5,
         claim_limit: int = 1,
         peek_every_s: float = 1.0,
+        interactive_only: bool = False,
     ) -> None:
         self.store = store
         self._load_pipeline = load_pipeline
@@ -103,6 +104,7 @@ class Worker:
         self.stats = WorkerStats()
         self.release_now = threading.Event()  # second SIGTERM: give jobs back
         self.peek_every_s = peek_every_s
+        self.interactive_only = interactive_only  # leases interactive jobs only
         self._last_peek = 0.0
         self._nested = False
         self._held: dict[str, _Held] = {}
@@ -125,7 +127,9 @@ class Worker:
         idle = 0.02
         try:
             while not stop.is_set():
-                leases = self.store.claim(self.name, limit=self.claim_limit)
+                leases = self.store.claim(
+                    self.name, limit=self.claim_limit, interactive_only=self.interactive_only
+                )
                 if not leases:
                     stop.wait(idle)
                     idle = min(idle * 2, self.idle_max_s)
@@ -191,10 +195,10 @@ class Worker:
         and never nested twice; a batch job claimed here goes straight back to the queue.
         """
         now = time.monotonic()
-        if self._nested or now - self._last_peek < self.peek_every_s:
+        if self._nested or self.interactive_only or now - self._last_peek < self.peek_every_s:
             return
         self._last_peek = now
-        leases = self.store.claim(self.name, limit=1)
+        leases = self.store.claim(self.name, limit=1, interactive_only=True)
         if not leases:
             return
         lease = leases[0]

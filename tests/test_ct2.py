@@ -346,6 +346,73 @@ def test_prepare_backend_converts_only_for_ctranslate2(tiny_marian: Path, tmp_pa
     assert sorted(p.name for p in path.parent.iterdir()) == ["int8"]  # no leftovers
 
 
+def test_thread_layout_gives_each_core_a_replica_on_cpu():
+    from service.ct2 import thread_layout, usable_cores
+
+    assert thread_layout("cpu", 0, 0) == (usable_cores(), 1)
+    assert thread_layout("cpu", 4, 0) == (4, 1)
+    assert thread_layout("cpu", 4, 2) == (2, 2)  # an explicit inter_threads wins
+    assert thread_layout("cpu", 2, 1) == (1, 2)
+    assert thread_layout("cpu", 1, 3) == (3, 1)
+    assert thread_layout("cuda", 0, 0) == (1, 1)
+
+
+@pytest.mark.parametrize("which", ["marian", "bart"])
+def test_replicas_split_a_batch_and_keep_its_order(
+    which: str, request: pytest.FixtureRequest, ct2_cache: Path
+):
+    from service.ct2 import CTranslate2Seq2Seq
+
+    _, single = request.getfixturevalue(f"{which}_pair")
+    folder = request.getfixturevalue(f"tiny_{which}")
+    task = "translation" if which == "marian" else "summarisation"
+    pair = CTranslate2Seq2Seq(
+        _resolve(folder, task),
+        device="cpu",
+        threads=2,
+        compute_type="float32",
+        cache_root=ct2_cache,
+    )
+    pair.load()
+    assert pair.replicas == 2
+    texts = (FRENCH if which == "marian" else ENGLISH)[:7]
+    options = GenerationOptions(num_beams=2, max_new_tokens=16)
+    assert pair.generate(texts, options) == single.generate(texts, options)
+
+
+def test_loading_a_converted_model_imports_no_torch(
+    marian_pair, bart_pair, tiny_marian, tiny_bart, ct2_cache
+):
+    """The worker's CTranslate2 path reads its tokenizers without torch (about 190 MB)."""
+    script = f"""
+import sys
+from pathlib import Path
+from service.ct2 import CTranslate2Seq2Seq
+from service.registry import Registry
+from service.seq2seq import GenerationOptions
+out = []
+for folder, task, text in [({str(tiny_marian)!r}, "translation", {FRENCH[0]!r}),
+                           ({str(tiny_bart)!r}, "summarisation", {ENGLISH[0]!r})]:
+    model = Registry([], Path(folder).parent / "cache").resolve(folder, task)
+    backend = CTranslate2Seq2Seq(model, device="cpu", threads=1, compute_type="float32",
+                                 cache_root=Path({str(ct2_cache)!r}))
+    backend.load()
+    out.append(backend.generate([text], GenerationOptions(num_beams=1, max_new_tokens=12))[0].text)
+print("torch" in sys.modules)
+print(repr(out))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    imported, texts = done.stdout.splitlines()[-2:]
+    assert imported == "False", done.stderr
+    expected = [
+        pair[1].generate([text], GenerationOptions(num_beams=1, max_new_tokens=12))[0].text
+        for pair, text in ((marian_pair, FRENCH[0]), (bart_pair, ENGLISH[0]))
+    ]
+    assert texts == repr(expected)
+
+
 def test_backends_module_imports_no_engine():
     code = (
         "import sys, service.backends; print(sorted({'torch', 'ctranslate2'} & set(sys.modules)))"

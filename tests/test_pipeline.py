@@ -133,6 +133,7 @@ def test_summary_windows_of_several_articles_share_batches(settings) -> None:
     from service.summarisation import build_summariser
 
     summariser_backend = FakeSummariser()
+    settings = settings.model_copy(update={"abstractive_min_words": 0})  # short articles
     summariser = build_summariser(settings, summariser_backend)
     pipeline = Pipeline(
         {"fr": FakeBackend(lambda t, o: f"Sentence {len(t)} is here.")}, summariser, settings

@@ -65,6 +65,14 @@ def serve(tiny_marian: Path, db: Path, port: int) -> Iterator[subprocess.Popen]:
         proc.wait(10)
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def _wait(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -81,7 +89,7 @@ def test_serve_answers_jobs_and_readyz_follows_the_models(
 ) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with serve(tiny_marian, tmp_path / "jobs.db", port):
+    with serve(tiny_marian, tmp_path / "jobs.db", port) as proc:
         _wait(lambda: httpx.get(f"{base}/healthz").status_code == 200, 30, "healthz")
         early = httpx.get(f"{base}/readyz")
         _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz 200")
@@ -98,6 +106,13 @@ def test_serve_answers_jobs_and_readyz_follows_the_models(
         )
         assert job["result"]["id"] == job_id
         assert sources_cover_text(job["result"], text)
+        # One worker for all jobs, niced, and one for interactive jobs at normal priority.
+        assert sorted(_nice(pid) for pid in _children(proc.pid)) == [
+            os.nice(0),
+            min(os.nice(0) + 10, 19),
+        ]
+        answer = httpx.post(f"{base}/v1/translate", json={"text": "Il fait beau."}, timeout=60)
+        assert answer.status_code == 200 and answer.json()["state"] == "succeeded"
     # Models load in a worker process after the API is up: readiness says so meanwhile.
     assert early.status_code in (200, 503)
 

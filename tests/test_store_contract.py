@@ -398,6 +398,20 @@ def test_claim_limit_spans_priorities(store: JobStore) -> None:
     assert [lease.job.id for lease in store.claim("w1", limit=4)] == batch[2:]
 
 
+def test_interactive_only_claims_leave_batch_jobs_and_their_share(store: JobStore) -> None:
+    batch = [store.submit({"b": n}, priority=BATCH)[0].id for n in range(3)]
+    inter = [store.submit({"i": n}, priority=INTERACTIVE)[0].id for n in range(4)]
+    leases = store.claim("lane", limit=8, interactive_only=True)
+    assert [lease.job.id for lease in leases] == inter  # no batch job, although it waited
+    assert store.claim("lane", limit=8, interactive_only=True) == []
+    assert all(store.get(job_id).state is JobState.QUEUED for job_id in batch)
+    # The interactive-only picks did not bank batch credit: with a share of 0.2, five
+    # contended picks give one batch job, counted from here.
+    more = [store.submit({"i": n}, priority=INTERACTIVE)[0].id for n in range(5)]
+    picks = [claim_one(store).job.id for _ in range(5)]
+    assert picks == more[:4] + batch[:1]
+
+
 # -- cancel --------------------------------------------------------------------------
 
 

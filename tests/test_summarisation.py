@@ -292,3 +292,41 @@ def test_pipeline_carries_bullets_flags_and_the_summariser(settings) -> None:
     result = pipeline.run(Article("a", text), ArticleOptions(summary_mode="abstractive"))
     assert result.models["summarisation"]["name"] == "fake-summariser"
     assert 1 <= len(result.bullets) <= 5
+
+
+def test_auto_mode_summarises_long_texts_and_gives_short_ones_their_own_sentences(
+    settings,
+) -> None:
+    from fakes import FakeBackend
+
+    from service.pipeline import Pipeline
+    from service.schemas import Article, ArticleOptions
+
+    settings = settings.model_copy(update={"summary_mode": "auto", "abstractive_min_words": 40})
+    backend = FakeSummariser()
+    pipeline = Pipeline({"fr": FakeBackend()}, build_summariser(settings, backend), settings)
+    short = "Le maire a inauguré la bibliothèque. Il a plu sur les fermes du nord. Fin."
+    result = pipeline.run(Article("a", short), ArticleOptions(bullets=2))
+    assert backend.calls == []  # no model ran
+    assert result.models["summarisation"] == {"name": "extractive:lead-centrality", "revision": "1"}
+    [flag] = [f for f in result.flags if f.code == "summary_extractive_short_text"]
+    assert "fewer than the 40" in flag.detail and "PASSEUR_ABSTRACTIVE_MIN_WORDS" in flag.detail
+    assert all(b.text == result.sentences[b.sentences[0]].translation for b in result.bullets)
+    # Asked for by name, abstractive runs whatever the length.
+    result = pipeline.run(Article("a", short), ArticleOptions(summary_mode="abstractive"))
+    assert len(backend.calls) == 1 and result.models["summarisation"]["name"] == "fake-summariser"
+    assert "summary_extractive_short_text" not in [f.code for f in result.flags]
+    # A text past the threshold is summarised in auto mode.
+    long_text = " ".join(
+        f"Le conseil {k} a voté le budget de la ville hier soir." for k in range(8)
+    )
+    result = pipeline.run(Article("b", long_text), ArticleOptions())
+    assert len(backend.calls) == 2 and result.models["summarisation"]["name"] == "fake-summariser"
+
+
+def test_auto_mode_resolves_in_summarise_too() -> None:
+    backend = FakeSummariser()
+    summariser = build_summariser(Settings(abstractive_min_words=10_000), backend)
+    bullets, flags = summariser.summarise(ARTICLE, mode="auto", count=2, drop_unsupported=False)
+    assert codes(flags) == ["summary_extractive_short_text"] and len(bullets) == 2
+    assert backend.calls == []

@@ -214,3 +214,17 @@ def test_interactive_job_runs_between_two_batches_of_a_long_job(store, settings)
     assert store.get(long_job.id).state == JobState.SUCCEEDED
     assert finished[urgent.id] < finished[long_job.id], "the interactive job waited for the batch"
     assert store.get(long_job.id).deliveries == 1
+
+
+def test_interactive_only_worker_leaves_batch_jobs_queued(store, settings) -> None:
+    batch, _ = store.submit(_payload("Un article en lot."))
+    urgent, _ = store.submit(_payload("Urgent."), priority=Priority.INTERACTIVE)
+    lane = _worker(store, settings, interactive_only=True, idle_max_s=0.01)
+    # Done once the urgent job succeeded and the lane has looked for work ten more times.
+    claims = []
+    claim = store.claim
+    store.claim = lambda *a, **kw: claims.append(kw) or claim(*a, **kw)
+    _run_until(lane, lambda: store.get(urgent.id).state.terminal and len(claims) > 10)
+    assert store.get(urgent.id).state == JobState.SUCCEEDED
+    assert store.get(batch.id).state == JobState.QUEUED and store.get(batch.id).deliveries == 0
+    assert all(kw.get("interactive_only") for kw in claims)

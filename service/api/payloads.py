@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.errors import EmptyText, TextTooLong
+from service.settings import SummaryMode
 
 __all__ = ["ArticleOptionsIn", "ArticleRequest", "JobAccepted", "body_hash", "job_payload"]
 
@@ -32,7 +33,7 @@ class ArticleOptionsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bullets: int | None = Field(default=None, ge=1, le=10, description="bullets in the summary")
-    summary_mode: Literal["abstractive", "extractive", "none"] | None = None
+    summary_mode: SummaryMode | None = None
     beam: int | None = Field(default=None, ge=1, le=16, description="beam size for translation")
     drop_unsupported: bool | None = Field(
         default=None,

@@ -27,7 +27,7 @@ __all__ = ["router", "wait_for_job"]
 router = APIRouter(prefix="/v1", tags=["translate"])
 
 _FIRST_POLL_S = 0.02
-_MAX_POLL_S = 0.25
+_MAX_POLL_S = 0.1
 
 
 async def wait_for_job(store: JobStore, job_id: str, timeout_s: float) -> dict[str, Any] | None:

@@ -144,11 +144,14 @@ class JobStore(Protocol):
         """Newest first."""
         ...
 
-    def claim(self, worker: str, *, limit: int = 1) -> builtins.list[Lease]:
+    def claim(
+        self, worker: str, *, limit: int = 1, interactive_only: bool = False
+    ) -> builtins.list[Lease]:
         """Lease up to ``limit`` runnable jobs: queued ones whose backoff has passed, and
         running ones whose lease expired (a crashed worker). A job delivered
         ``max_deliveries`` times whose lease expired again becomes ``dead`` instead.
-        Interactive before batch, keeping ``batch_share`` for batch."""
+        Interactive before batch, keeping ``batch_share`` for batch; ``interactive_only``
+        leases no batch job (an interactive worker) and leaves the batch share alone."""
         ...
 
     def renew(self, job_id: str, token: str) -> bool:

@@ -84,7 +84,9 @@ class MemoryJobStore:
             jobs.sort(key=lambda job: (job.created_at, self._seq[job.id]), reverse=True)
             return [copy.deepcopy(job) for job in jobs[: max(limit, 0)]]
 
-    def claim(self, worker: str, *, limit: int = 1) -> builtins.list[Lease]:
+    def claim(
+        self, worker: str, *, limit: int = 1, interactive_only: bool = False
+    ) -> builtins.list[Lease]:
         """Lease up to ``limit`` runnable jobs (see :func:`rules.plan_claims`)."""
         with self._lock:
             now = self._clock()
@@ -96,7 +98,11 @@ class MemoryJobStore:
                 key=lambda job: (job.created_at, self._seq[job.id]),
             )
             interactive = [job for job in runnable if job.priority is Priority.INTERACTIVE]
-            batch = [job for job in runnable if job.priority is Priority.BATCH]
+            batch = [
+                job
+                for job in runnable
+                if job.priority is Priority.BATCH and not interactive_only
+            ]
             picked, self._batch_credit = rules.plan_claims(
                 interactive, batch, limit, self._batch_credit, self.options.batch_share
             )

@@ -330,7 +330,9 @@ class RedisJobStore:
                 start -= len(gone)
         return jobs[: max(limit, 0)]
 
-    def claim(self, worker: str, *, limit: int = 1) -> builtins.list[Lease]:
+    def claim(
+        self, worker: str, *, limit: int = 1, interactive_only: bool = False
+    ) -> builtins.list[Lease]:
         """Lease up to ``limit`` runnable jobs (see :func:`rules.plan_claims`): expired
         leases are settled first, due retries enter their stream, then new entries are
         read with ``XREADGROUP`` inside the script that grants their leases."""
@@ -339,14 +341,16 @@ class RedisJobStore:
         if limit < 1:
             return []
         for _ in range(MAX_ATTEMPTS):
-            leases = self._try_claim(worker, limit)
+            leases = self._try_claim(worker, limit, interactive_only)
             if leases is not None:
                 return leases
             _pause()
         log.warning("worker %s: claim gave up after %d contended attempts", worker, MAX_ATTEMPTS)
         return []
 
-    def _try_claim(self, worker: str, limit: int) -> builtins.list[Lease] | None:
+    def _try_claim(
+        self, worker: str, limit: int, interactive_only: bool = False
+    ) -> builtins.list[Lease] | None:
         """One optimistic attempt: None when another claim got there first."""
         k = self._keys
         queues = [k.queues[Priority.INTERACTIVE], k.queues[Priority.BATCH]]
@@ -360,6 +364,8 @@ class RedisJobStore:
                 raise
             self._ensure_groups()  # the streams were lost (Redis without persistence)
             return None
+        if interactive_only:
+            entries_b = []
         candidates: builtins.list[builtins.list[_Stored]] = []
         for queue, entries in zip(queues, (entries_i, entries_b), strict=True):
             ids = [

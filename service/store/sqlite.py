@@ -275,7 +275,9 @@ class SQLiteJobStore:
         )
         return [_to_job(row) for row in rows]
 
-    def claim(self, worker: str, *, limit: int = 1) -> builtins.list[Lease]:
+    def claim(
+        self, worker: str, *, limit: int = 1, interactive_only: bool = False
+    ) -> builtins.list[Lease]:
         """Lease up to ``limit`` runnable jobs (see :func:`rules.plan_claims`)."""
         with self._write() as db:
             now = self._clock()
@@ -291,7 +293,11 @@ class SQLiteJobStore:
             interactive = [
                 _to_job(r) for r in db.execute(_RUNNABLE, (Priority.INTERACTIVE, now, limit))
             ]
-            batch = [_to_job(r) for r in db.execute(_RUNNABLE, (Priority.BATCH, now, limit))]
+            batch = (
+                []
+                if interactive_only
+                else [_to_job(r) for r in db.execute(_RUNNABLE, (Priority.BATCH, now, limit))]
+            )
             row = db.execute("SELECT value FROM meta WHERE key = 'batch_credit'").fetchone()
             picked, credit = rules.plan_claims(
                 interactive, batch, limit, row[0] if row else 0.0, self.options.batch_share
