@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -261,8 +262,13 @@ def _ratio(runs: dict[str, Any], a: str, b: str) -> float | None:
     return round(x / y, 3) if x and y else None
 
 
-def run_bench(options: BenchOptions) -> dict[str, Any]:
-    """Build the models, run the chosen runs, return the report (see the README)."""
+def run_bench(
+    options: BenchOptions, on_run: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Build the models, run the chosen runs, return the report (see the README).
+
+    ``on_run(report)`` gets the report so far after each run (``"partial": true``), so a
+    long benchmark stopped half-way keeps the runs it finished."""
     from service.bench_runs import quiet_libraries
     from service.bench_service import (
         ServiceSpec,
@@ -340,6 +346,9 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             spec_plan = plan if name == "engine_limit" else None
             raw = _child(replace(base, run=name, plan=spec_plan), options.isolate)
         runs[name] = summarise_run(raw, len(articles), plan["target_tokens"])
+        log.info("run %s done: %s", name, _brief(runs[name]))
+        if on_run and len(runs) < len(options.runs):
+            on_run({**report, "runs": dict(runs), "partial": True})
     report["runs"] = runs
     report["ratios"] = {
         "service_vs_baseline": _ratio(runs, "service", "baseline"),
@@ -349,6 +358,13 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     report["duration_s"] = round(time.perf_counter() - started, 1)
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     return report
+
+
+def _brief(run: dict[str, Any]) -> str:
+    if "skipped" in run:
+        return "skipped"
+    keys = ("articles_per_min", "p95_s", "peak_rss_mb")
+    return ", ".join(f"{k} {run[k]}" for k in keys if run.get(k) is not None)
 
 
 def format_table(report: dict[str, Any]) -> str:

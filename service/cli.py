@@ -450,11 +450,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         options = BenchOptions.quick(articles=args.articles, **given)
     else:
         options = BenchOptions(articles=args.articles or 50, repeat=args.repeat or 3, **given)
-    report = run_bench(options)
-    print(format_table(report))
-    if args.json:
+    def write(report: dict[str, object]) -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    report = run_bench(options, on_run=write if args.json else None)
+    print(format_table(report))
+    if args.json:
+        write(report)
         print(f"report written to {args.json}", file=sys.stderr)
     return EXIT_OK
 

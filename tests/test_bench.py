@@ -103,9 +103,15 @@ def test_quick_report_has_every_run_and_forced_lengths_hold(
     bench_dir: Path, articles_file: Path
 ) -> None:
     in_process = tuple(r for r in RUN_NAMES if r != "service")
-    report = run_bench(_options(bench_dir, articles_file, in_process))
+    partial: list[dict] = []
+    report = run_bench(_options(bench_dir, articles_file, in_process), on_run=partial.append)
 
     assert set(report["runs"]) == set(in_process)
+    # After each run but the last, the report so far (a long run stopped keeps its runs).
+    assert [list(p["runs"]) for p in partial] == [
+        list(in_process[: n + 1]) for n in range(len(in_process) - 1)
+    ]
+    assert all(p["partial"] for p in partial) and "partial" not in report
     for name, run in report["runs"].items():
         assert set(run) >= RUN_KEYS, name
         assert run["articles_per_min"] > 0 and run["p95_s"] >= run["p50_s"] > 0, name
