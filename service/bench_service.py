@@ -1,9 +1,11 @@
 """The service run of ``passeur bench``: ``passeur serve`` as a subprocess on a temporary
-SQLite store, one worker owning the threads, jobs posted over HTTP.
+SQLite store, one worker owning the threads (and the interactive worker), jobs posted over
+HTTP.
 
-Throughput: ``repeat`` times, N jobs are posted at once and timed until all have succeeded;
-a job's latency is its store timestamps' ``finished_at - created_at``. Then the interactive
-check: a backlog of batch jobs is queued and 100-word ``POST /v1/translate`` requests are
+Throughput: ``repeat`` times, N jobs asking for abstractive summaries (the baseline's work)
+are posted at once and timed until all have succeeded; a job's latency is its store
+timestamps' ``finished_at - created_at``. Then the interactive check: a backlog of batch
+jobs is queued and 100-word ``POST /v1/translate`` requests in the default summary mode are
 sent one after the other; the rest of the backlog is cancelled afterwards.
 
 The worker runs what ``service.runtime.make_backend`` builds from the settings, so the run

@@ -215,9 +215,10 @@ def thread_layout(device: str, threads: int, inter_threads: int) -> tuple[int, i
     """``(replicas, threads per replica)`` for a budget of ``threads`` (0: every usable core).
 
     On CPU the default (``inter_threads`` 0) is one single-threaded replica per core, each
-    running its part of every batch: on two cores that decodes 19 % more tokens per second
-    at beam 4 than one replica of two threads (docs MEASURED), and a replica of one thread
-    does not slow down when another process takes a core for a moment. On a GPU, one.
+    running its part of every batch: on two vCPUs, opus-mt-fr-en int8 at beam 4 in batches
+    of 32 decodes 543 target tokens/s that way against 457 with one replica of two threads,
+    and a replica of one thread does not stall when another process takes a core for a
+    moment. On a GPU, one replica.
     """
     if device != "cpu":
         return max(inter_threads, 1), max(threads, 1)

@@ -19,7 +19,7 @@ from service.store import StoreOptions, open_store
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
-PASSEUR = ["api-1", "api-2", "worker", "worker-gpu"]
+PASSEUR = ["api-1", "api-2", "worker", "worker-interactive", "worker-gpu"]
 
 
 def test_redis_fsyncs_every_write_to_its_aof() -> None:
@@ -44,6 +44,8 @@ def test_api_replicas_start_no_workers_and_the_gpu_worker_is_a_profile() -> None
         args = build_parser().parse_args(SERVICES[name]["command"])
         assert args.workers == 0 and args.host == "0.0.0.0"
     assert SERVICES["api-1"]["ports"] != SERVICES["api-2"]["ports"]
+    assert build_parser().parse_args(SERVICES["worker-interactive"]["command"]).interactive_only
+    assert not build_parser().parse_args(SERVICES["worker"]["command"]).interactive_only
     gpu = SERVICES["worker-gpu"]
     assert gpu["profiles"] == ["gpu"] and gpu["build"]["args"]["BASE"] == "cuda"
     [device] = gpu["deploy"]["resources"]["reservations"]["devices"]
