@@ -450,6 +450,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         options = BenchOptions.quick(articles=args.articles, **given)
     else:
         options = BenchOptions(articles=args.articles or 50, repeat=args.repeat or 3, **given)
+
     def write(report: dict[str, object]) -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -99,9 +99,7 @@ class MemoryJobStore:
             )
             interactive = [job for job in runnable if job.priority is Priority.INTERACTIVE]
             batch = [
-                job
-                for job in runnable
-                if job.priority is Priority.BATCH and not interactive_only
+                job for job in runnable if job.priority is Priority.BATCH and not interactive_only
             ]
             picked, self._batch_credit = rules.plan_claims(
                 interactive, batch, limit, self._batch_credit, self.options.batch_share
