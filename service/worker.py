@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.schemas import Article, ArticleOptions
-from service.store.base import Job, JobStore, Lease, Priority
+from service.store.base import Job, JobStore, Lease
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,8 @@ class Worker:
 
         An interactive request (``/v1/translate``) is first in the queue, but without this it
         would wait for the whole batch of jobs in hand. At most once per ``peek_every_s``,
-        and never nested twice; a batch job claimed here goes straight back to the queue.
+        and never nested twice; only interactive jobs are claimed, and one delivered before
+        goes back to the queue (it runs with no other lease held).
         """
         now = time.monotonic()
         if self._nested or self.interactive_only or now - self._last_peek < self.peek_every_s:
@@ -202,7 +203,7 @@ class Worker:
         if not leases:
             return
         lease = leases[0]
-        if lease.job.priority != Priority.INTERACTIVE or lease.job.deliveries > 1:
+        if lease.job.deliveries > 1:
             self.store.release(lease.job.id, lease.token)
             return
         log.info("job %s: interactive, run between two batches", lease.job.id)
