@@ -44,6 +44,7 @@ __all__ = [
     "format_table",
     "load_articles",
     "run_bench",
+    "summarise_run",
 ]
 
 log = logging.getLogger("passeur.bench")
@@ -228,12 +229,17 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def summarise_run(raw: dict[str, Any], articles: int, plan_tokens: int) -> dict[str, Any]:
+def summarise_run(raw: dict[str, Any], articles: int) -> dict[str, Any]:
     """Medians over the repeats of the figures the report shows; the raw record follows.
-    A run that does not count its tokens (the service) did the plan's work."""
+    Every repeat must say how many target tokens it decoded: a run never borrows the
+    plan's figure, so a run that did less (or more) work than planned shows it."""
     per_repeat = []
-    for rep in raw["repeats"]:
-        tokens = rep.get("target_tokens", plan_tokens)
+    for number, rep in enumerate(raw["repeats"], start=1):
+        tokens = rep.get("target_tokens")
+        if isinstance(tokens, bool) or not isinstance(tokens, int | float):
+            raise RuntimeError(
+                f"repeat {number} reports no target_tokens (what it decoded): {sorted(rep)}"
+            )
         per_repeat.append(
             {
                 "articles_per_min": articles / rep["wall_s"] * 60,
@@ -345,7 +351,7 @@ def run_bench(
         else:
             spec_plan = plan if name == "engine_limit" else None
             raw = _child(replace(base, run=name, plan=spec_plan), options.isolate)
-        runs[name] = summarise_run(raw, len(articles), plan["target_tokens"])
+        runs[name] = summarise_run(raw, len(articles))
         log.info("run %s done: %s", name, _brief(runs[name]))
         if on_run and len(runs) < len(options.runs):
             on_run({**report, "runs": dict(runs), "partial": True})

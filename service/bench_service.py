@@ -4,7 +4,10 @@ HTTP.
 
 Throughput: ``repeat`` times, N jobs asking for abstractive summaries (the baseline's work)
 are posted at once and timed until all have succeeded; a job's latency is its store
-timestamps' ``finished_at - created_at``. Then the interactive check: a backlog of batch
+timestamps' ``finished_at - created_at``. The target tokens of a repeat are what the
+workers report they generated meanwhile (``/metrics``: tokens translated and summarised,
+read once the heartbeats count the repeat's jobs); a service that reports none is an
+error, never the plan's figure. Then the interactive check: a backlog of batch
 jobs is queued and 100-word ``POST /v1/translate`` requests in the default summary mode are
 sent one after the other; the rest of the backlog is cancelled afterwards.
 
@@ -74,6 +77,7 @@ def _environment(spec: ServiceSpec, workdir: Path) -> dict[str, str]:
             "PASSEUR_CACHE_DIR": spec.cache_dir,
             "PASSEUR_DATA_DIR": str(workdir),
             "PASSEUR_LOG_LEVEL": "WARNING",
+            "PASSEUR_HEARTBEAT_S": "0.5",  # the token counts are read from heartbeats
             "HF_HUB_OFFLINE": "1",
         }
     )
@@ -209,20 +213,80 @@ def _wait_jobs(
     return jobs
 
 
+_COUNTERS = {
+    "succeeded": 'passeur_worker_jobs_total{outcome="succeeded"}',
+    "translated": "passeur_tokens_translated_total",
+    "summarised": "passeur_tokens_summarised_total",
+}
+
+
+def _counters(text: str) -> dict[str, float]:
+    """Jobs succeeded and tokens generated, summed over the live workers, from the
+    ``/metrics`` text; a figure the service does not report is an error."""
+    samples = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name and not line.startswith("#"):
+            samples[name] = float(value)
+    missing = [name for name in _COUNTERS.values() if name not in samples]
+    if missing:
+        raise RuntimeError(
+            f"/metrics reports no {', '.join(missing)}: the service does not say what it "
+            "decoded, so its target tokens cannot be counted"
+        )
+    return {key: samples[name] for key, name in _COUNTERS.items()}
+
+
+def _decoded_after(
+    client: Any, succeeded: int, spec: ServiceSpec, proc: Any, log_path: Path
+) -> dict[str, float]:
+    """The counters once the workers' heartbeats count ``succeeded`` jobs (a heartbeat
+    counts a job only after all its tokens)."""
+    counters: dict[str, float] = {}
+
+    def check() -> bool:
+        counters.update(_counters(client.get("/metrics").text))
+        return counters["succeeded"] >= succeeded
+
+    _wait(f"heartbeats counting {succeeded} job(s)", 60.0, check, proc, log_path)
+    return counters
+
+
 def _run_jobs(
-    client: Any, texts: Sequence[str], spec: ServiceSpec, proc: Any, log_path: Path
+    client: Any,
+    texts: Sequence[str],
+    spec: ServiceSpec,
+    proc: Any,
+    log_path: Path,
+    succeeded_before: int,
 ) -> dict[str, Any]:
+    """Post ``texts`` as jobs and time them; ``succeeded_before``: jobs the workers have
+    finished so far (the warm-up, earlier repeats)."""
+    before = _decoded_after(client, succeeded_before, spec, proc, log_path)
     load_before = os.getloadavg()[0]
     ids = [client.post("/v1/jobs", json=_job(t)).json()["id"] for t in texts]
     jobs = _wait_jobs(client, ids, spec, proc, log_path)
     failed = [j for j in jobs if j["state"] != "succeeded"]
     if failed:
         raise RuntimeError(f"{len(failed)} job(s) did not succeed, first: {failed[0]['error']}")
+    after = _decoded_after(client, succeeded_before + len(ids), spec, proc, log_path)
+    if after["succeeded"] != before["succeeded"] + len(ids):
+        raise RuntimeError(
+            f"the workers counted {after['succeeded'] - before['succeeded']:.0f} jobs for the "
+            f"{len(ids)} posted (a worker restarted?): their token counts do not add up"
+        )
+    tokens = sum(after[k] - before[k] for k in ("translated", "summarised"))
+    if tokens <= 0:
+        raise RuntimeError(
+            f"the workers report no tokens generated for {len(ids)} jobs: their backends "
+            "keep no tokens_generated count"
+        )
     start = min(j["created_at"] for j in jobs)
     flags = [f["code"] for j in jobs for f in j["result"]["flags"]]
     return {
         "wall_s": round(max(j["finished_at"] for j in jobs) - start, 3),
         "latencies_s": [round(j["finished_at"] - j["created_at"], 3) for j in jobs],
+        "target_tokens": int(tokens),
         "redecoded_rows": sum(code.startswith("repetition") for code in flags),
         "load_average": [load_before, os.getloadavg()[0]],
     }
@@ -285,10 +349,13 @@ def run_service(spec: ServiceSpec) -> dict[str, Any]:
             )
             load_s = time.perf_counter() - started
             workers = _children(proc.pid)
-            _run_jobs(client, [" ".join(spec.articles[0].split()[:40])], spec, proc, log_path)
+            warm_up = [" ".join(spec.articles[0].split()[:40])]
+            _run_jobs(client, warm_up, spec, proc, log_path, succeeded_before=0)
+            succeeded = len(warm_up)
             repeats = []
             for r in range(spec.repeat):
-                repeats.append(_run_jobs(client, spec.articles, spec, proc, log_path))
+                repeats.append(_run_jobs(client, spec.articles, spec, proc, log_path, succeeded))
+                succeeded += len(spec.articles)
                 log.info(
                     "service: repeat %d/%d in %.1f s", r + 1, spec.repeat, repeats[-1]["wall_s"]
                 )

@@ -180,8 +180,10 @@ class ForcedStats:
 class ForcedLength:
     """A backend whose outputs have the lengths of a trained model's (see the module doc).
 
-    Follows :class:`~service.seq2seq.Seq2SeqBackend`; anything else (``tokens_generated``,
-    ``tokenizer``, ``compute_type``) is read from the wrapped backend.
+    Follows :class:`~service.seq2seq.Seq2SeqBackend`. ``tokens_generated`` counts the
+    tokens of the outputs it returns (the forced lengths, what a trained model would have
+    decoded), as a backend's own counter does, so a worker's heartbeat reports them;
+    anything else (``tokenizer``, ``compute_type``) is read from the wrapped backend.
     """
 
     def __init__(
@@ -230,6 +232,11 @@ class ForcedLength:
 
     def count_tokens(self, text: str) -> int:
         return int(self.inner.count_tokens(text))
+
+    @property
+    def tokens_generated(self) -> int:
+        """Tokens of every output returned so far (``stats.target_tokens``)."""
+        return self.stats.target_tokens
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet: construction failed

@@ -296,23 +296,29 @@ class Worker:
             log.info("purged %d expired job(s)", purged)
 
     def _heartbeat(self, ready: bool | None = None) -> None:
+        # Job counts first, tokens after: the tokens a heartbeat reports cover at least the
+        # jobs it counts (a job is counted only once all its decoding is done).
+        succeeded, failed = self.stats.jobs_succeeded, self.stats.jobs_failed
         pipeline = self.pipeline
         models: dict[str, Any] = {}
-        tokens = 0
+        translated = summarised = 0
         if pipeline is not None:
             models = {
                 "translation": {lang: b.model.info() for lang, b in pipeline.translators.items()},
             }
-            tokens = sum(getattr(b, "tokens_generated", 0) for b in pipeline.translators.values())
+            translated = sum(_tokens_generated(b) for b in pipeline.translators.values())
+            summariser = getattr(pipeline, "summariser", None)
+            summarised = _tokens_generated(getattr(summariser, "backend", None))
         info = {
             "ready": pipeline is not None if ready is None else ready,
             "pid": os.getpid(),
             "models": models,
             "jobs_running": len(self._held),
             "stats": {
-                "jobs_succeeded": self.stats.jobs_succeeded,
-                "jobs_failed": self.stats.jobs_failed,
-                "tokens_translated": tokens,
+                "jobs_succeeded": succeeded,
+                "jobs_failed": failed,
+                "tokens_translated": translated,
+                "tokens_summarised": summarised,
                 "stage_seconds": self.stats.stage_seconds,
             },
         }
@@ -320,3 +326,8 @@ class Worker:
             self.store.heartbeat(self.name, info)
         except Exception:  # noqa: BLE001 - a store hiccup must not kill the keeper
             log.exception("heartbeat failed")
+
+
+def _tokens_generated(backend: Any) -> int:
+    """A backend's count of the tokens it generated; 0 for none, or one that keeps none."""
+    return int(getattr(backend, "tokens_generated", 0) or 0)

@@ -35,7 +35,11 @@ def pseudo_english(text: str) -> str:
 
 
 class FakeBackend:
-    """A translator whose output is ``behaviour(text, options)``; records every call."""
+    """A translator whose output is ``behaviour(text, options)``; records every call.
+
+    An output's tokens are its words. With ``stops_at_limit``, an output longer than
+    ``options.max_new_tokens`` is cut there and marked ``hit_limit``, as a real model's is.
+    """
 
     def __init__(
         self,
@@ -44,8 +48,10 @@ class FakeBackend:
         max_source_tokens: int = 64,
         fail_above: int | None = None,
         name: str = "fake",
+        stops_at_limit: bool = False,
     ) -> None:
         self.behaviour = behaviour
+        self.stops_at_limit = stops_at_limit
         self.model = ResolvedModel(
             name=name, task="translation", revision="0" * 40, path=Path("/nonexistent")
         )
@@ -62,4 +68,12 @@ class FakeBackend:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         self.calls.append((list(texts), options))
         outs = [self.behaviour(t, options) for t in texts]
-        return [Generated(o, len(o.split()), False) for o in outs]
+        limit = options.max_new_tokens if self.stops_at_limit else None
+        results = []
+        for out in outs:
+            words = out.split()
+            if limit is not None and len(words) > limit:
+                results.append(Generated(" ".join(words[:limit]), limit, hit_limit=True))
+            else:
+                results.append(Generated(out, len(words), hit_limit=False))
+        return results

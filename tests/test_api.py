@@ -33,8 +33,10 @@ from service.schemas import (
     SentenceResult,
     TitleResult,
 )
+from service.seq2seq import Generated
 from service.settings import Settings
 from service.store import MemoryJobStore, StoreOptions
+from service.translation import check_segment
 
 
 def api_settings(tmp_path: Path, **fields: Any) -> Settings:
@@ -49,10 +51,23 @@ def api_settings(tmp_path: Path, **fields: Any) -> Settings:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
+# A number lost in translation, as the pipeline's guards report it on a segment.
+LOST_NUMBER = ("Le bilan est de 22 morts.", "The toll is dead.")
+
+
+def guard_flags(sentence: int) -> list[Flag]:
+    """The flags the pipeline's own guards (:func:`service.translation.check_segment`)
+    write for :data:`LOST_NUMBER`, on ``sentence``: codes and details are the product's."""
+    source, output = LOST_NUMBER
+    found = check_segment(source, Generated(output, len(output.split()), hit_limit=False))
+    return [Flag(code, sentence, detail) for code, detail in found]
+
+
 def canned_result(job_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """A result of the real shape: one paragraph per line, sentences split after . ! ?,
     each translated (title too) as "EN " + source; bullet k cites sentences k and k+2; a
-    random_model flag and, with two sentences or more, a flag on sentence 1."""
+    random_model flag and, with two sentences or more, the guards' flag for a lost number
+    on sentence 1 (:func:`guard_flags`)."""
     article = payload["article"]
     title = article["title"] and TitleResult(article["title"], f"EN {article['title']}")
     paragraphs, sentences = [], []
@@ -67,7 +82,7 @@ def canned_result(job_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     ]
     flags = [Flag("random_model", None, "translation model fake-mt has random weights")]
     if n > 1:
-        flags.append(Flag("numbers_lost", 1, "the number 22 is missing from the translation"))
+        flags += guard_flags(1)
     return ArticleResult(
         id=job_id,
         source_lang=article["source_lang"],

@@ -163,6 +163,7 @@ def test_metrics_parse_and_add_up(client: TestClient, store: MemoryJobStore) -> 
         "jobs_succeeded": 4,
         "jobs_failed": 1,
         "tokens_translated": 1000,
+        "tokens_summarised": 300,
         "stage_seconds": {"translation": {"count": 4, "sum": 2.5}},
     }
     store.heartbeat("w1", {"ready": True, "stats": stats})
@@ -192,6 +193,7 @@ def test_metrics_parse_and_add_up(client: TestClient, store: MemoryJobStore) -> 
     assert m['passeur_worker_jobs_total{outcome="succeeded"}'] == 8
     assert m['passeur_worker_jobs_total{outcome="failed"}'] == 2
     assert m["passeur_tokens_translated_total"] == 2000
+    assert m["passeur_tokens_summarised_total"] == 600
     assert m['passeur_stage_seconds_count{stage="translation"}'] == 5
     assert m['passeur_stage_seconds_sum{stage="translation"}'] == 3.0
     assert m['passeur_stage_seconds_sum{stage="summarisation"}'] == 1

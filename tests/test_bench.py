@@ -20,6 +20,7 @@ from service.bench import (
     bench_models,
     format_table,
     run_bench,
+    summarise_run,
 )
 from service.bench_support import ForcedLength, length_groups, target_length
 from service.registry import Registry
@@ -159,9 +160,18 @@ def test_service_run_reports_latency_memory_and_the_interactive_check(
     report = run_bench(_options(bench_dir, articles_file, ("service",)))
     run = report["runs"]["service"]
     assert RUN_KEYS | {"interactive_p95_s"} <= set(run)
+    # What the service's workers say they generated (their heartbeats, /metrics), never
+    # the plan's figure: a service doing more or less than the plan's work shows here.
     assert run["target_tokens"] == report["plan"]["target_tokens"]
     assert len(run["interactive_latencies_s"]) == QUICK_INTERACTIVE and run["peak_rss_mb"] > 0
     assert report["ratios"]["service_vs_baseline"] is None  # no baseline run
+
+
+def test_a_run_that_does_not_say_what_it_decoded_is_an_error() -> None:
+    counted = {"wall_s": 2.0, "latencies_s": [1.0, 2.0], "target_tokens": 300}
+    assert summarise_run({"repeats": [counted]}, 2)["target_tokens_per_s"] == 150
+    with pytest.raises(RuntimeError, match="repeat 2 reports no target_tokens"):
+        summarise_run({"repeats": [counted, {"wall_s": 2.0, "latencies_s": [1.0]}]}, 2)
 
 
 def test_cli_refuses_an_unknown_run(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,13 +12,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from conftest import ROOT
+from fastapi import FastAPI
 
 from service.cli import main
 from service.remote import RemoteOptions, idempotency_key
@@ -188,6 +191,75 @@ def test_resumed_remote_run_never_submits_twice(
     assert _records(out).keys() == {a["id"] for a in articles}
     assert len(out.read_text(encoding="utf-8").splitlines()) == 6
     assert _job_count(server) == jobs_before + 6  # nothing submitted twice
+
+
+class RecordingService:
+    """A stand-in for the API that counts the jobs in flight: accepted, and not yet seen
+    by the client in a terminal state. A job is running for its first two polls."""
+
+    POLLS_TO_FINISH = 3
+
+    def __init__(self) -> None:
+        self.polls: dict[str, int] = {}
+        self.in_flight: set[str] = set()
+        self.most_in_flight = 0
+        self.accepted = 0
+        self.lock = threading.Lock()
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/jobs", status_code=202)
+        def submit(body: dict[str, Any]) -> dict[str, Any]:
+            with self.lock:
+                self.accepted += 1
+                job_id = f"job-{self.accepted}"
+                self.polls[job_id] = 0
+                self.in_flight.add(job_id)
+                self.most_in_flight = max(self.most_in_flight, len(self.in_flight))
+            return {"id": job_id, "state": "queued"}
+
+        @app.get("/v1/jobs/{job_id}")
+        def job(job_id: str) -> dict[str, Any]:
+            with self.lock:
+                self.polls[job_id] += 1
+                if self.polls[job_id] < self.POLLS_TO_FINISH:
+                    return {"id": job_id, "state": "running"}
+                self.in_flight.discard(job_id)
+            result = {"id": job_id, "source_lang": "fr", "sentences": [], "paragraphs": []}
+            return {"id": job_id, "state": "succeeded", "result": result}
+
+        return app
+
+
+def test_max_in_flight_bounds_the_jobs_on_the_service(tmp_path: Path, monkeypatch, capsys) -> None:
+    from test_api import running_server
+
+    service = RecordingService()
+    source = tmp_path / "articles.jsonl"
+    articles = [{"id": f"m{n}", "text": f"Le train {n} part à l'heure."} for n in range(10)]
+    source.write_text("".join(json.dumps(a) + "\n" for a in articles), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with running_server(service.app()) as url:
+        code, err = _translate(
+            monkeypatch,
+            capsys,
+            tmp_path,
+            str(source),
+            "--server",
+            url,
+            "--max-in-flight",
+            "3",
+            "--out",
+            str(out),
+        )
+    assert code == 0, err
+    assert "10 translated, 0 failed" in err
+    assert service.accepted == 10 and not service.in_flight
+    # Never more than 3 jobs on the service at once, and the bound was reached: the run
+    # keeps the service busy rather than sending one job at a time.
+    assert service.most_in_flight == 3
+    assert _records(out).keys() == {a["id"] for a in articles}
 
 
 def test_remote_flags_are_checked_up_front(tmp_path: Path, monkeypatch, capsys) -> None:

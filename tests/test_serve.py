@@ -66,11 +66,41 @@ def serve(tiny_marian: Path, db: Path, port: int) -> Iterator[subprocess.Popen]:
 
 
 def _children(pid: int) -> list[int]:
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    """Child pids of ``pid``, whichever of its threads started them (a worker restarted
+    by the supervisor thread is that thread's child)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return sorted(found)
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: state first."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def _nice(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    return int(_stat(pid)[16])
+
+
+def _identity(pid: int) -> tuple[int, str]:
+    return pid, _stat(pid)[19]  # the start time tells a reused pid apart
+
+
+def _running(process: tuple[int, str]) -> bool:
+    """True while the process runs: not gone, not a zombie, its pid not reused."""
+    pid, started = process
+    try:
+        fields = _stat(pid)
+    except OSError:
+        return False
+    return fields[19] == started and fields[0] not in ("Z", "X")
+
+
+def _workers(proc: subprocess.Popen, count: int = 2) -> list[int]:
+    """The server's worker processes (one general, one interactive), once all started."""
+    return _wait(lambda: len(pids := _children(proc.pid)) == count and pids, 30, "the workers")
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -90,8 +120,18 @@ def test_serve_answers_jobs_and_readyz_follows_the_models(
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with serve(tiny_marian, tmp_path / "jobs.db", port) as proc:
+        # The workers start before the API; held stopped from their first milliseconds,
+        # they cannot load their models, so the answer below does not hang on timing.
+        workers = _workers(proc)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
         _wait(lambda: httpx.get(f"{base}/healthz").status_code == 200, 30, "healthz")
         early = httpx.get(f"{base}/readyz")
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+        # Models load in a worker process after the API is up: readiness says so meanwhile.
+        assert early.status_code == 503, early.text
+        assert early.json()["ready"] is False and early.json()["reason"]
         _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz 200")
         text = (SAMPLES / "terrorisme-tourcoing.txt").read_text(encoding="utf-8")
         accepted = httpx.post(f"{base}/v1/jobs", json={"text": text})
@@ -113,8 +153,51 @@ def test_serve_answers_jobs_and_readyz_follows_the_models(
         ]
         answer = httpx.post(f"{base}/v1/translate", json={"text": "Il fait beau."}, timeout=60)
         assert answer.status_code == 200 and answer.json()["state"] == "succeeded"
-    # Models load in a worker process after the API is up: readiness says so meanwhile.
-    assert early.status_code in (200, 503)
+
+
+def _job_succeeds(base: str, text: str, timeout: float) -> dict:
+    job_id = httpx.post(f"{base}/v1/jobs", json={"text": text}).json()["id"]
+    return _wait(
+        lambda: (j := httpx.get(f"{base}/v1/jobs/{job_id}").json())["state"] == "succeeded" and j,
+        timeout,
+        f"job {job_id} to succeed",
+    )
+
+
+def test_a_worker_that_dies_is_restarted_and_jobs_go_on(tiny_marian: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve(tiny_marian, tmp_path / "jobs.db", port) as proc:
+        _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
+        workers = _workers(proc)
+        # The general worker (niced) is the only one that runs jobs posted to /v1/jobs.
+        [general] = [pid for pid in workers if _nice(pid) > os.nice(0)]
+        os.kill(general, signal.SIGKILL)
+        replacement = _wait(
+            lambda: [p for p in _children(proc.pid) if p not in workers and _nice(p) > os.nice(0)],
+            30,
+            "a new general worker",
+        )
+        assert len(replacement) == 1 and proc.poll() is None
+        text = "Le trafic reprend ce matin sur la ligne B après une panne de signalisation."
+        job = _job_succeeds(base, text, 90)
+        assert job["result"]["sentences"][0]["source"] == text
+
+
+def test_workers_exit_when_the_server_is_killed_alone(tiny_marian: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve(tiny_marian, tmp_path / "jobs.db", port) as proc:
+        _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
+        workers = [_identity(pid) for pid in _workers(proc)]
+        assert all(_running(w) for w in workers)
+        os.kill(proc.pid, signal.SIGKILL)  # the server alone: nothing tells its workers
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_running(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [pid for pid, started in workers if _running((pid, started))]
+        assert not left, f"worker processes {left} outlived their server by 15 s"
 
 
 def test_kill_9_mid_job_loses_nothing(tiny_marian: Path, tmp_path: Path) -> None:

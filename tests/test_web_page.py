@@ -103,10 +103,18 @@ def test_a_sample_is_translated_beside_its_source_with_bullets(page) -> None:
     assert first_translation.text_content() == "EN " + first_source.text_content()
     sync_api.expect(page.locator("#bullets-list li")).to_have_count(3)
     sync_api.expect(page.locator("#random-model")).to_contain_text("random weights")
+    # The flag as the pipeline's guards write it, listed and marked on its sentence.
     flag = page.locator("#flags li")
     sync_api.expect(flag).to_have_count(1)
-    sync_api.expect(flag).to_contain_text("numbers_lost")
+    sync_api.expect(flag).to_contain_text("number_mismatch")
     sync_api.expect(flag).to_contain_text("sentence 2")
+    sync_api.expect(flag).to_contain_text("not found in the translation: 22")
+    flagged = page.locator(".sentence.flagged")
+    sync_api.expect(flagged).to_have_count(2)  # in French and in English
+    assert {int(i) for i in flagged.evaluate_all("els => els.map(e => e.dataset.sentence)")} == {1}
+    assert flagged.first.get_attribute("title") == (
+        "number_mismatch: not found in the translation: 22"
+    )
 
     highlighted = page.locator(".sentence.highlight")
     sync_api.expect(highlighted).to_have_count(0)

@@ -130,7 +130,8 @@ def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
 
 @probes.get("/metrics", response_class=PlainTextResponse)
 def metrics(store: StoreDep, settings: SettingsDep) -> PlainTextResponse:
-    """Prometheus text: jobs by state, queue depth, workers, jobs done, tokens translated and
-    time per pipeline stage (the last three summed over the live workers)."""
+    """Prometheus text: jobs by state, queue depth, workers, jobs done, tokens generated
+    (translations, summaries) and time per pipeline stage (the last three summed over the
+    live workers)."""
     text = render_metrics(store.counts(), store.workers(settings.heartbeat_max_age_s))
     return PlainTextResponse(text, media_type=CONTENT_TYPE)

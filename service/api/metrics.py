@@ -5,6 +5,7 @@ live workers report in their heartbeats, summed over them::
 
     {"ready": bool, "models": {...},
      "stats": {"jobs_succeeded": n, "jobs_failed": n, "tokens_translated": n,
+               "tokens_summarised": n,
                "stage_seconds": {"translation": {"count": n, "sum": s}, ...}}}
 
 The worker figures are counters since each worker started, summed over the workers alive
@@ -81,7 +82,7 @@ def render_metrics(counts: Mapping[str, int], workers: Mapping[str, Mapping[str,
     )
 
     outcomes = {"succeeded": 0.0, "failed": 0.0}
-    tokens = 0.0
+    tokens = {"translated": 0.0, "summarised": 0.0}
     stages: dict[str, list[float]] = {}
     for info in workers.values():
         stats = info.get("stats")
@@ -89,7 +90,8 @@ def render_metrics(counts: Mapping[str, int], workers: Mapping[str, Mapping[str,
             continue
         for outcome in outcomes:
             outcomes[outcome] += _number(stats.get(f"jobs_{outcome}"))
-        tokens += _number(stats.get("tokens_translated"))
+        for task in tokens:
+            tokens[task] += _number(stats.get(f"tokens_{task}"))
         stage_seconds = stats.get("stage_seconds")
         if not isinstance(stage_seconds, Mapping):
             continue
@@ -110,8 +112,14 @@ def render_metrics(counts: Mapping[str, int], workers: Mapping[str, Mapping[str,
     out.family(
         "passeur_tokens_translated_total",
         "counter",
-        "Tokens translated by the live workers since they started.",
-        [("", "", tokens)],
+        "Tokens of the translations the live workers' models generated since they started.",
+        [("", "", tokens["translated"])],
+    )
+    out.family(
+        "passeur_tokens_summarised_total",
+        "counter",
+        "Tokens of the summaries the live workers' models generated since they started.",
+        [("", "", tokens["summarised"])],
     )
     samples: list[tuple[str, str, float]] = []
     for stage in sorted(stages):
