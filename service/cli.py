@@ -375,9 +375,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
 # -- passeur eval -------------------------------------------------------------
 
 
+UD_GSD_FILES = ("fr_gsd-ud-dev.conllu", "fr_gsd-ud-test.conllu")
+
+
 def cmd_eval_segmentation(args: argparse.Namespace) -> int:
     from service.segmentation_eval import evaluate_boundaries
 
+    if args.data == "ud" or (args.data or "").endswith(".conllu"):
+        return _eval_segmentation_gold(args)
     flores_fr = eval_data_dir() / "flores200_devtest" / "fra_Latn.devtest"
     path = Path(args.data) if args.data else flores_fr
     if not path.is_file():
@@ -387,6 +392,45 @@ def cmd_eval_segmentation(args: argparse.Namespace) -> int:
         lines, lines_per_paragraph=args.lines_per_paragraph, lang=args.lang
     )
     print(json.dumps({"data": str(path), **report}, indent=2))
+    return EXIT_OK
+
+
+def _eval_segmentation_gold(args: argparse.Namespace) -> int:
+    """Gold sentences (CoNLL-U): Passeur beside the Moses splitter and a naive regex."""
+    from service.segmentation_eval import (
+        evaluate_gold_sentences,
+        format_gold_table,
+        moses_splitter,
+        naive_split,
+        passeur_splitter,
+        read_conllu_sentences,
+    )
+
+    if args.data == "ud":
+        paths = [eval_data_dir() / "ud_french_gsd" / name for name in UD_GSD_FILES]
+    else:
+        paths = [Path(args.data)]
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(
+                f"no such file: {path} (pass --data FILE.conllu, or set PASSEUR_EVAL_DATA "
+                "to the folder holding ud_french_gsd/)"
+            )
+    if args.sentences_per_paragraph < 1:
+        raise UsageError("--sentences-per-paragraph must be at least 1")
+    sentences = [s for path in paths for s in read_conllu_sentences(path)]
+    if not sentences:
+        raise UsageError(f"no '# text = ' lines in {', '.join(map(str, paths))}")
+    splitters = {
+        "passeur": passeur_splitter(args.lang),
+        "moses (sentence-splitter)": moses_splitter(args.lang),
+        "naive regex": naive_split,
+    }
+    reports = evaluate_gold_sentences(sentences, splitters, args.sentences_per_paragraph)
+    print(
+        f"data: {', '.join(map(str, paths))}; {args.sentences_per_paragraph} sentences a paragraph"
+    )
+    print(format_gold_table(reports, verbose=args.verbose))
     return EXIT_OK
 
 
@@ -421,6 +465,40 @@ def cmd_eval_summaries(args: argparse.Namespace) -> int:
     settings = _settings(args, summary_model=args.summary_model, device=args.device)
     options = SummaryEvalOptions(path, args.mode, args.limit, args.bullets, args.lang)
     report = run_summary_eval(settings, options)
+    print(format_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return EXIT_OK
+
+
+def cmd_eval_translation(args: argparse.Namespace) -> int:
+    from service.evaldata import EVAL_DATA_ENV, FLORES_FILES
+    from service.translation_eval import TranslationEvalOptions, format_table, run_translation_eval
+
+    if (args.src is None) != (args.ref is None):
+        raise UsageError("pass both --src FILE and --ref FILE, or neither (FLORES-200 devtest)")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    flores = eval_data_dir() / "flores200_devtest"
+    src = Path(args.src) if args.src else flores / f"{FLORES_FILES['fr']}.devtest"
+    ref = Path(args.ref) if args.ref else flores / f"{FLORES_FILES['en']}.devtest"
+    for path in (src, ref):
+        if not path.is_file():
+            raise UsageError(
+                f"no such file: {path} (pass --src FILE --ref FILE, one segment a line, "
+                f"or set {EVAL_DATA_ENV} to the folder holding flores200_devtest/)"
+            )
+    settings = _settings(
+        args,
+        translation_model=args.translation_model,
+        beam=args.beam,
+        device=args.device,
+        threads=args.threads,
+        backend=args.backend,
+        compute_type=args.compute_type,
+    )
+    comet = None if args.no_comet else args.comet_model
+    report = run_translation_eval(settings, TranslationEvalOptions(src, ref, args.limit, comet))
     print(format_table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -590,10 +668,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="quality measurements").add_subparsers(
         dest="eval_command", required=True
     )
-    seg = ev.add_parser("segmentation", help="sentence boundaries found on FLORES-style data")
-    seg.add_argument("--data", help="one sentence a line (default: FLORES-200 French devtest)")
+    seg = ev.add_parser(
+        "segmentation", help="sentence boundaries found on gold sentences or FLORES-style data"
+    )
+    seg.add_argument(
+        "--data",
+        help="'ud' (Universal Dependencies French-GSD dev+test, gold sentences), a CoNLL-U "
+        "file, or one sentence a line (default: FLORES-200 French devtest)",
+    )
     seg.add_argument("--lines-per-paragraph", type=int, default=10)
+    seg.add_argument(
+        "--sentences-per-paragraph",
+        type=int,
+        default=8,
+        help="gold sentences joined into one paragraph (CoNLL-U data; default 8)",
+    )
     seg.add_argument("--lang", default="fr")
+    seg.add_argument(
+        "-v", "--verbose", action="store_true", help="list every miss and inner cut (CoNLL-U)"
+    )
     seg.set_defaults(func=cmd_eval_segmentation)
     summ = ev.add_parser("summaries", help="ROUGE of bullets against references, beside lead-3")
     summ.add_argument(
@@ -616,6 +709,27 @@ def build_parser() -> argparse.ArgumentParser:
     lid.add_argument("--languages", help=LANGUAGES_HELP)
     lid.add_argument("--default", default="fr", help="language of text too short to judge")
     lid.set_defaults(func=cmd_eval_langid)
+    trev = ev.add_parser(
+        "translation",
+        help="chrF/BLEU of the backend, beside transformers float32 and raw sentence input",
+    )
+    trev.add_argument("--src", help="source lines (default: FLORES-200 French devtest)")
+    trev.add_argument("--ref", help="reference lines, parallel to --src (default: FLORES English)")
+    trev.add_argument("--limit", type=int, help="first N lines only (default: all)")
+    trev.add_argument(
+        "--translation-model", help="registry name, hub id or local folder for French"
+    )
+    trev.add_argument("--backend", choices=("registry", "transformers", "ctranslate2"))
+    trev.add_argument("--compute-type", help="CTranslate2 compute type (default auto)")
+    trev.add_argument("--beam", type=int, help="beam size (default: the registry's)")
+    trev.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    trev.add_argument("--threads", type=int, help="threads (0: the library's default)")
+    trev.add_argument(
+        "--comet-model", default="Unbabel/wmt22-comet-da", help="COMET checkpoint, if installed"
+    )
+    trev.add_argument("--no-comet", action="store_true", help="skip COMET even when installed")
+    trev.add_argument("--json", help="also write the scores to this file")
+    trev.set_defaults(func=cmd_eval_translation)
 
     bn = sub.add_parser(
         "bench", help="speed against transformers, a one-article-at-a-time peer and the engine"

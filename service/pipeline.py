@@ -349,6 +349,7 @@ class Pipeline:
                 [text for _, _, text in group],
                 beam=beam,
                 batch_tokens=self.settings.batch_tokens,
+                lang=lang,
                 on_batch=on_batch,
                 skip=lambda k, group=group: group[k][0] in stopped,
             )

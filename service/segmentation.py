@@ -12,10 +12,11 @@ digit, after `.`, `!` or `?`). A period does not end a sentence after a known ab
 e-mail address or domain name. Sentences glued by scraping ("fin.Début", "vraiment?Oui",
 `dit."Je`) are cut too, as are list items flattened into a line ("transport- La SNCF",
 "4h • Droit") and, in French, intertitles glued to their paragraph ("en CorseDe
-violents"). A short quoted passage (up to `QUOTE_KEEP_MAX_CHARS` from opening to
-closing mark) stays whole even if it holds several sentences, because the translator
-does better with the quote and its marks in one segment; a longer quote is cut at its
-inner sentence ends so that segments stay small.
+violents"). Sentences inside a quotation are sentences too, whatever the quote's length:
+sentence-level translation models are known to drop sentences when given several at
+once (Helsinki-NLP/Opus-MT#60). A quote mark stays with the sentence it touches, and an
+attribution after the closing mark ("…rapidement », a souligné M. X.") stays with the
+quote's last sentence.
 """
 
 from __future__ import annotations
@@ -34,23 +35,22 @@ from service.segmentation_rules import (
     glued_heading_starts,
     inline_item_starts,
     is_sentence_end,
+    may_end_sentence,
     protected_spans,
     quoted_spans,
     rules_for,
 )
 
 __all__ = [
-    "QUOTE_KEEP_MAX_CHARS",
     "Paragraph",
     "Piece",
     "Sentence",
     "fit_to_budget",
+    "possible_sentence_ends",
     "segment_article",
     "split_paragraphs",
     "split_sentences",
 ]
-
-QUOTE_KEEP_MAX_CHARS = 250
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def _inside(position: int, merged: tuple[list[int], list[int]]) -> bool:
     return i >= 0 and position < ends[i]
 
 
-def _cut_positions(text: str, rules: LanguageRules, *, whole_quotes: bool = True) -> list[int]:
+def _cut_positions(text: str, rules: LanguageRules) -> list[int]:
     """Offsets in `text` where one sentence ends and the next may begin."""
     protected = _merged(protected_spans(text))
     cuts = [
@@ -127,10 +127,37 @@ def _cut_positions(text: str, rules: LanguageRules, *, whole_quotes: bool = True
         # before it, although it touches the next word.
         closing = {b for _, b in pairs if text[b] == '"'}
         cuts = [c + 1 if c in closing else c for c in cuts]
-        if whole_quotes:
-            kept = _merged([(a + 1, b + 1) for a, b in pairs if b - a <= QUOTE_KEEP_MAX_CHARS])
-            cuts = [c for c in cuts if not _inside(c, kept)]
+        # `ans. " Je`: a straight quote with a space on each side may face either way. When
+        # the straight quotes of the text balance, one after an even number of them opens
+        # the next sentence; when they do not, parity proves nothing and it closes.
+        if text.count('"') % 2 == 0:
+            cuts = [c - 1 if _opens_spaced(text, c - 1) else c for c in cuts]
     return sorted(set(cuts))
+
+
+def possible_sentence_ends(text: str, lang: str = "fr") -> list[int]:
+    """Offsets after every punctuation mark that may end a sentence inside `text`.
+
+    Looser than the splitter (see `may_end_sentence`): used to check that a translation
+    holds as many sentences as its source, and to cut a source that lost one.
+    """
+    rules = rules_for(lang)
+    protected = _merged(protected_spans(text)) if "." in text else ([], [])
+    return [
+        m.end()
+        for m in TERMINAL.finditer(text)
+        if not _inside(m.start(), protected) and may_end_sentence(text, m, rules)
+    ]
+
+
+def _opens_spaced(text: str, i: int) -> bool:
+    return (
+        0 < i < len(text) - 1
+        and text[i] == '"'
+        and text[i - 1].isspace()
+        and text[i + 1].isspace()
+        and text.count('"', 0, i) % 2 == 0
+    )
 
 
 def _spans_between(text: str, cuts: list[int]) -> Iterator[tuple[int, int]]:
@@ -254,7 +281,8 @@ def segment_article(text: str, lang: str = "fr") -> list[Sentence]:
 
 
 # Clause cuts: after `,` `;` `:` or a closing bracket or quote, or before a spaced dash
-# or an opening parenthesis. Sentence ends inside a kept-whole quote are added per call.
+# or an opening parenthesis. Sentence ends are added per call (a sentence over budget
+# may still hold several when no rule could cut it safely).
 _CLAUSE_AFTER = regex.compile(r"[,;:)\]»”](?=\s)")
 _CLAUSE_BEFORE = regex.compile(r"\s+(?=[–—(]|-\s)")
 _SPACE_RUN = regex.compile(r"\s+")
@@ -295,7 +323,7 @@ def fit_to_budget(
     clause = sorted(
         {m.end() for m in _CLAUSE_AFTER.finditer(text)}
         | {m.start() for m in _CLAUSE_BEFORE.finditer(text)}
-        | set(_cut_positions(text, rules_for(lang), whole_quotes=False))
+        | set(_cut_positions(text, rules_for(lang)))
     )
     spaces = [m.start() for m in _SPACE_RUN.finditer(text)]
     spans: list[tuple[int, int, Literal["clause", "hard"]]] = []

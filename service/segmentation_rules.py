@@ -24,6 +24,7 @@ __all__ = [
     "glued_heading_starts",
     "inline_item_starts",
     "is_sentence_end",
+    "may_end_sentence",
     "protected_spans",
     "quoted_spans",
     "rules_for",
@@ -243,6 +244,30 @@ def is_sentence_end(text: str, m: regex.Match[str], rules: LanguageRules) -> boo
         word = _NEXT_WORD.match(text, nxt.start("word"))
         return word is not None and word.group().replace("’", "'") in rules.starters
     return True
+
+
+_NEXT_CAPITAL = regex.compile(r"\s+[«\"“„‘‚‹(\[¿¡]*" + _H + r"?[\p{Lu}\p{N}]")
+
+
+def may_end_sentence(text: str, m: regex.Match[str], rules: LanguageRules) -> bool:
+    """A looser test than `is_sentence_end`: punctuation then a capitalised word or a number.
+
+    Only a known abbreviation ("M. Dupont", "Mr. Smith", "art. 3") is ruled out. Initials
+    and names after them count, so a segment that the splitter kept whole for safety ("le
+    plan B. Marie…") shows here as holding two sentences; the translation of such a segment
+    is expected to hold as many (see `service.translation`).
+    """
+    if _NEXT_CAPITAL.match(text, m.end()) is None:
+        return False
+    if m["punct"] != "." or m["close"]:
+        return True
+    token_match = _TOKEN.search(text[max(0, m.start() - 40) : m.start()])
+    if token_match is None:
+        return True
+    token = token_match.group()
+    if token in rules.always:
+        return False
+    return not (token in rules.numeric and text[m.end() :].lstrip()[:1].isdigit())
 
 
 # A line that is a list item: "- x", "• x", "1. x", "2) x", "a) x".

@@ -11,13 +11,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from service.batching import pack_batches, run_split_on_oom
-from service.guards import find_repetition, is_passthrough, length_ratio_ok, missing_numbers
+from service.guards import (
+    find_repetition,
+    is_passthrough,
+    joined,
+    length_ratio_ok,
+    missing_numbers,
+)
+from service.segmentation import fit_to_budget, possible_sentence_ends
 from service.seq2seq import Generated, GenerationOptions, Seq2SeqBackend
 
 log = logging.getLogger(__name__)
 
 # Re-decoding a looping segment: forbid repeated trigrams and damp repeated tokens.
 REPETITION_CONTROLS = {"no_repeat_ngram_size": 3, "repetition_penalty": 1.3}
+# A first output under this share of the pieces' output lost part of its source.
+LOST_TEXT_RATIO = 0.85
 
 
 @dataclass
@@ -91,20 +100,57 @@ def check_segment(source: str, out: Generated) -> list[tuple[str, str]]:
     return flags
 
 
+def shortfalls(source: str, out: Generated, *, lang: str, target_lang: str = "en") -> list[str]:
+    """What makes an output look like it lost part of its source, worst first.
+
+    ``empty``: no text; ``short``: far shorter than the source (the ``length_ratio``
+    guard); ``truncated``: decoding stopped at its length limit; ``sentences``: fewer
+    sentence ends than the source holds (a sentence-level model given several sentences
+    may drop one, Helsinki-NLP/Opus-MT#60).
+    """
+    text = out.text.strip()
+    if not text:
+        return ["empty"]
+    found: list[str] = []
+    if len(text) < len(source) and not length_ratio_ok(source, text):
+        found.append("short")
+    if out.hit_limit:
+        found.append("truncated")
+    expected = len(possible_sentence_ends(source, lang))
+    if expected and len(possible_sentence_ends(text, target_lang)) < expected:
+        found.append("sentences")
+    return found
+
+
+def repair_pieces(source: str, count_tokens: Callable[[str], int], lang: str) -> list[str]:
+    """The source cut for a second try: at every possible sentence end, else in two at
+    clause punctuation (or a space). One piece means there is nothing to cut."""
+    ends = possible_sentence_ends(source, lang)
+    if ends:
+        bounds = [0, *ends, len(source)]
+        return [p for a, b in zip(bounds, bounds[1:], strict=False) if (p := source[a:b].strip())]
+    tokens = count_tokens(source)
+    return [p.text for p in fit_to_budget(source, count_tokens, max(1, (tokens + 1) // 2))]
+
+
 def translate_segments(
     backend: Seq2SeqBackend,
     segments: Sequence[str],
     *,
     beam: int,
     batch_tokens: int,
+    lang: str = "fr",
     on_batch: Callable[[list[int]], None] | None = None,
     skip: Callable[[int], bool] | None = None,
 ) -> list[SegmentOutcome | None]:
     """Translate ``segments`` (each within the backend's source budget) and run the guards.
 
     A segment whose output loops is decoded once more with repetition controls; if it
-    still loops it keeps the second output and a ``repetition`` flag. Segments skipped
-    (see :func:`generate_batched`) come back as None.
+    still loops it keeps the second output and a ``repetition`` flag. A segment whose
+    output looks short (see :func:`shortfalls`) is translated again in pieces
+    (:func:`repair_pieces`) and the pieces' output is kept when it has fewer shortfalls,
+    with a ``short_output_repaired`` flag; otherwise the first output keeps its guard flags.
+    Segments skipped (see :func:`generate_batched`) come back as None.
     """
     if not segments:
         return []
@@ -135,7 +181,7 @@ def translate_segments(
         retried = {i: out for i, out in zip(looping, again, strict=True) if out is not None}
 
     outcomes: list[SegmentOutcome | None] = []
-    for i, (source, out) in enumerate(zip(segments, outs, strict=True)):
+    for i, out in enumerate(outs):
         if out is None:
             outcomes.append(None)
             continue
@@ -150,6 +196,93 @@ def translate_segments(
                 flags.append(
                     ("repetition_redecoded", f"first output repeated {first!r}; re-decoded")
                 )
-        flags.extend(check_segment(source, out))
+        outs[i] = out
         outcomes.append(SegmentOutcome(out.text, flags))
+    _repair_short_outputs(backend, segments, outs, outcomes, lang, options, batch_tokens, skip)
+    for source, out, outcome in zip(segments, outs, outcomes, strict=True):
+        if out is not None and outcome is not None:
+            outcome.flags.extend(check_segment(source, out))
     return outcomes
+
+
+def _repair_short_outputs(
+    backend: Seq2SeqBackend,
+    segments: Sequence[str],
+    outs: list[Generated | None],
+    outcomes: list[SegmentOutcome | None],
+    lang: str,
+    options: GenerationOptions,
+    batch_tokens: int,
+    skip: Callable[[int], bool] | None,
+) -> None:
+    """Translate again, in pieces, the segments whose output looks short; keep the better.
+
+    Works in place on ``outs`` and ``outcomes``. A random-weight model is left alone: its
+    output is no translation, and a second try would only cost time.
+    """
+    if backend.random_weights:
+        return
+    plans: list[tuple[int, list[str], list[str]]] = []  # (segment, shortfalls, pieces)
+    for i, out in enumerate(outs):
+        if out is None:
+            continue
+        found = shortfalls(segments[i], out, lang=lang)
+        if found:
+            pieces = repair_pieces(segments[i], backend.count_tokens, lang)
+            if len(pieces) > 1:
+                plans.append((i, found, pieces))
+    if not plans:
+        return
+    log.info("translating %d short output(s) again in pieces", len(plans))
+    texts = [p for _, _, pieces in plans for p in pieces]
+    owners = [i for i, _, pieces in plans for _ in pieces]
+    again = generate_batched(
+        backend,
+        texts,
+        [backend.count_tokens(t) for t in texts],
+        options=options,
+        batch_tokens=batch_tokens,
+        skip=(lambda k: skip(owners[k])) if skip else None,
+    )
+    at = 0
+    for i, found, pieces in plans:
+        parts = again[at : at + len(pieces)]
+        at += len(pieces)
+        if any(p is None for p in parts):
+            continue
+        done = [p for p in parts if p is not None]
+        retry = Generated(
+            joined(p.text for p in done),
+            sum(p.tokens for p in done),
+            any(p.hit_limit for p in done),
+        )
+        source, first = segments[i], outs[i]
+        still = shortfalls(source, retry, lang=lang)
+        outcome = outcomes[i]
+        if first is None or outcome is None:
+            continue
+        # Fewer sentence ends alone may be style ("D.K. Arya" -> "D K Arya", two sentences
+        # joined by a comma): only a first output clearly shorter than the pieces' shows
+        # that a sentence was lost.
+        lost = len(first.text.strip()) < LOST_TEXT_RATIO * len(retry.text)
+        if found == ["sentences"] and not lost:
+            continue
+        if len(still) >= len(found):
+            if "sentences" in found:
+                outcome.flags.append(
+                    (
+                        "sentence_count",
+                        f"the source holds {len(possible_sentence_ends(source, lang)) + 1} "
+                        "sentences, the translation fewer, even when translated in pieces",
+                    )
+                )
+            continue
+        outs[i] = retry
+        outcome.translation = retry.text
+        outcome.flags.append(
+            (
+                "short_output_repaired",
+                f"first output {', '.join(found)} ({len(first.text)} characters for "
+                f"{len(source)}); translated again in {len(pieces)} pieces",
+            )
+        )
