@@ -471,6 +471,26 @@ def cmd_eval_summaries(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval_guards(args: argparse.Namespace) -> int:
+    from service.evaldata import EVAL_DATA_ENV, FLORES_FILES
+    from service.guard_eval import evaluate_guards, format_table, read_pairs
+
+    flores = eval_data_dir() / "flores200_devtest"
+    src = Path(args.src) if args.src else flores / f"{FLORES_FILES['fr']}.devtest"
+    ref = Path(args.ref) if args.ref else flores / f"{FLORES_FILES['en']}.devtest"
+    try:
+        pairs = read_pairs(src, ref)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(
+            f"{exc} (pass --src FILE --ref FILE, line-aligned source and human translation, "
+            f"or set {EVAL_DATA_ENV} to the folder holding flores200_devtest/)"
+        ) from exc
+    report = evaluate_guards(pairs)
+    report.data = {"src": str(src), "ref": str(ref)}
+    print(format_table(report, verbose=args.verbose))
+    return EXIT_OK
+
+
 def cmd_eval_translation(args: argparse.Namespace) -> int:
     from service.evaldata import EVAL_DATA_ENV, FLORES_FILES
     from service.translation_eval import TranslationEvalOptions, format_table, run_translation_eval
@@ -700,6 +720,11 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--device", choices=("auto", "cpu", "cuda"))
     summ.add_argument("--json", help="also write the scores to this file")
     summ.set_defaults(func=cmd_eval_summaries)
+    grd = ev.add_parser("guards", help="false alarms of the translation guards on references")
+    grd.add_argument("--src", help="source lines (default: FLORES-200 French devtest)")
+    grd.add_argument("--ref", help="human translations, parallel to --src (default: English)")
+    grd.add_argument("-v", "--verbose", action="store_true", help="print every flagged pair")
+    grd.set_defaults(func=cmd_eval_guards)
     lid = ev.add_parser("langid", help="language identification accuracy on FLORES-200")
     lid.add_argument(
         "--data-dir", help="folder of fra_Latn.devtest etc. (default: shared FLORES-200)"

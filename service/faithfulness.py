@@ -15,7 +15,7 @@ from __future__ import annotations
 import regex
 
 from service.grounding import stem
-from service.guards import numbers_in
+from service.guards import unsupported_numbers
 
 __all__ = ["unsupported_words"]
 
@@ -38,12 +38,7 @@ def _names(text: str) -> list[str]:
 
 def unsupported_words(bullet: str, source: str) -> list[str]:
     """The numbers and names of ``bullet`` that ``source`` does not contain, in order."""
-    pool: set[str] = set()
-    for written, readings in numbers_in(source):
-        pool |= readings | {written}  # "4.0.3" has no numeric reading: match it as written
-    missing = [
-        written for written, readings in numbers_in(bullet) if not (readings | {written}) & pool
-    ]
+    missing = unsupported_numbers(bullet, source)
     words = {w.casefold() for w in _WORD.findall(source)}
     stems = {stem(w) for w in words}
     for name in _names(bullet):

@@ -6,7 +6,14 @@ import pytest
 from fakes import FakeBackend, pseudo_english
 
 from service.batching import pack_batches
-from service.guards import find_repetition, is_passthrough, length_ratio_ok, missing_numbers
+from service.guards import (
+    find_repetition,
+    is_passthrough,
+    length_ratio_ok,
+    missing_numbers,
+    numbers_in,
+    unsupported_numbers,
+)
 from service.translation import translate_segments
 
 
@@ -41,6 +48,110 @@ def test_find_repetition(text: str, unit: str | None) -> None:
 )
 def test_missing_numbers(source: str, translation: str, missing: list[str]) -> None:
     assert missing_numbers(source, translation) == missing
+
+
+# Each reading comes from a pair of human translations the guard used to flag (issue 18):
+# the translator wrote the number another way, and nothing is missing.
+@pytest.mark.parametrize(
+    ("source", "translation"),
+    [
+        # English number words, and scale words after digits or words
+        ("Il a dormi 6 heures.", "He slept six hours."),
+        ("Elle a 3 enfants.", "She has three children."),
+        ("Une pièce d'1 cent.", "A coin of one penny."),
+        ("Plus de 4 000 000 personnes.", "Over four million people."),
+        ("Elle a 21 ans.", "She is twenty-one."),
+        ("Depuis plus de 1000 ans.", "For over a thousand years."),
+        ("Il a acheté 12 œufs.", "He bought a dozen eggs."),
+        ("Pourtant, 80 % de nos biens.", "Yet eighty percent of our goods."),
+        ("Un budget de 2 milliards.", "A budget of 2 billion."),
+        ("Un budget de 2,5 milliards.", "A budget of $2.5bn."),
+        ("Un coût de 2 500 000 000 euros.", "A cost of 2.5 billion euros."),
+        ("Un coût de 1,5 million.", "A cost of 1,500,000."),
+        # ordinals, French and English
+        ("La 10ème tempête.", "The tenth storm."),
+        ("Il est arrivé 11e, puis 16e.", "He finished eleventh, then sixteenth."),
+        ("Le 1er mai.", "On May 1st."),
+        ("Le 1er mai.", "On the first of May."),
+        ("Le 21e siècle.", "The twenty-first century."),
+        # thousands grouped with any space: thin (U+2009), no-break, narrow no-break
+        ("6\u2009000 sur 330\u2009000.", "6,000 of the 330,000."),
+        ("Environ 10\u00a0000 ans.", "Roughly 10,000 years."),
+        ("Environ 800\u202f000 soldats.", "Over 800,000 soldiers."),
+        # a number glued to its unit
+        ("Les fréquences 2,4 GHz et 5,0 GHz.", "The 2.4Ghz and 5.0Ghz frequencies."),
+        # French clock times, exact
+        ("Vers 12 h 00 GMT.", "At approximately 1200 GMT."),
+        ("Vers 12 h 00.", "At noon."),
+        ("À 12h30.", "At 12:30."),
+        ("Entre 22 h\u00a000 et 23\u00a0h\u00a000.", "Between 10:00-11:00 pm."),
+        ("À 22 h 08.", "At 10:08 p.m."),
+        ("À 7 h 19 (21 h 19 GMT).", "At 07:19 a.m. (09:19 p.m. GMT)."),
+        ("À 20 h 30 (15 h 00 UTC).", "At 8:30 p.m. (15.00 UTC)."),
+        ("À 15 h.", "At 3pm."),
+        ("Le match a duré 2 h 30.", "The match lasted 2 hours 30 minutes."),  # a duration
+        # years and decades written short
+        ("Au premier trimestre 2015.", "In Q1/15."),
+        ("Pendant les années 20.", "During the 1920s."),
+    ],
+)
+def test_a_number_written_another_way_is_found(source: str, translation: str) -> None:
+    assert missing_numbers(source, translation) == []
+
+
+# No reading may blind the guard: a number dropped or changed is still caught.
+@pytest.mark.parametrize(
+    ("source", "translation", "missing"),
+    [
+        ("Il y a 6 personnes.", "There are sixty people.", ["6"]),
+        ("Il y a 60 personnes.", "There are six people.", ["60"]),
+        ("Il y a 16 blessés.", "There are sixty injured.", ["16"]),
+        ("Il y a 21 morts.", "There were twenty deaths.", ["21"]),
+        ("Il y a 6 000 morts.", "There were 6 deaths.", ["6 000"]),
+        ("Il y a 6\u2009000 morts.", "There were 6 or 000 deaths.", ["6\u2009000"]),
+        ("Un budget de 2 milliards.", "A budget of 2 million.", ["2 milliards"]),
+        ("Un budget de 4 millions.", "A budget of four billion.", ["4 millions"]),
+        ("Plus de 4 000 000 personnes.", "Over forty million people.", ["4 000 000"]),
+        ("Il pesait 450 kg.", "It weighed 1,000 pounds.", ["450"]),  # a unit conversion
+        ("La 10ème tempête.", "The eleventh storm.", ["10"]),
+        ("À 22 h 08.", "At 10:08 a.m.", ["22 h 08"]),
+        ("À 22 h 08.", "At 10:18 p.m.", ["22 h 08"]),
+        ("Vers 12 h 00 GMT.", "At 1300 GMT.", ["12 h 00"]),
+        ("Vers 12 h 00.", "At midnight.", ["12 h 00"]),
+        ("Entre 6 h 30 et 7 h 30.", "Between 06:30 and 06:30.", ["7 h 30"]),
+        ("Un temps de 4:41.31.", "A time of 4:41.30.", ["41.31"]),
+        ("Pendant les années 20.", "During the 1930s.", ["20"]),
+        ("En 2015.", "In Q1/16.", ["2015"]),
+        ("Le 3 et le 3 mai.", "Three and May.", ["3"]),
+    ],
+)
+def test_a_number_dropped_or_changed_is_still_caught(
+    source: str, translation: str, missing: list[str]
+) -> None:
+    assert missing_numbers(source, translation) == missing
+
+
+def test_numbers_are_read_whole_and_by_value() -> None:
+    assert numbers_in("6\u2009000 sur 330\u00a0000", "fr") == [
+        ("6\u2009000", {"6000"}),
+        ("330\u00a0000", {"330000"}),
+    ]
+    assert numbers_in("2,5 milliards, 1 billion", "fr") == [
+        ("2,5 milliards", {"2500000000"}),
+        ("1 billion", {"1000000000000"}),  # a French billion is a million million
+    ]
+    assert numbers_in("1 billion, 5m") == [("1 billion", {"1000000000"}), ("5m", {"5", "5000000"})]
+    assert numbers_in("à 14 h 30, 2:30 p.m.") == [
+        ("14 h 30", {"14:30", "1430"}),
+        ("2:30 p.m.", {"14:30"}),
+    ]
+    assert numbers_in("version 4.0.3") == [("4.0.3", {"4.0.3"})]
+
+
+def test_bullet_numbers_are_matched_against_numbers_in_words() -> None:
+    source = "Over four million people came; 6,000 were hurt at noon."
+    assert unsupported_numbers("4,000,000 came and 6000 were hurt at 12:00.", source) == []
+    assert unsupported_numbers("40 million came.", source) == ["40 million"]
 
 
 def test_passthrough_and_length() -> None:
