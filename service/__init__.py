@@ -1,7 +1,7 @@
 """Passeur: self-hosted French→English news translation with bullet summaries.
 
 Importing this package is cheap: it never imports torch or transformers. The heavy
-pieces load when a model is loaded (``service.translation``, ``service.summarisation``).
+pieces load when a model is loaded (``service.pipeline.translate``, ``service.pipeline.summaries``).
 """
 
 __version__ = "0.1.0"

@@ -12,12 +12,18 @@ import json
 import logging
 import re
 import shutil
+import threading
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from service.errors import ConfigError, ModelNotAvailable, UnknownModel, UnsupportedLanguage
+from service.files import publish_folder
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +31,7 @@ Task = Literal["translation", "summarisation"]
 TASKS: tuple[str, ...] = ("translation", "summarisation")
 BACKENDS: tuple[str, ...] = ("transformers", "ctranslate2")
 COMPLETE_MARKER = ".passeur-complete"
+TARGET_LANG = "en"  # every translation goes to English; summaries are written in it
 _REVISION = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -126,11 +133,38 @@ class Registry:
         models = data.get("models", {})
         return cls([_entry_from_toml(n, raw, path) for n, raw in models.items()], cache_dir)
 
+    @classmethod
+    def load_cached(cls, path: Path, cache_dir: Path) -> Registry:
+        """:meth:`load`, parsed again only when the file changes (its mtime, size or inode):
+        for a long-lived process that consults the registry on every request."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return cls.load(path, cache_dir)  # raises the error naming the missing file
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        key = (path, cache_dir)
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        # Parsed outside the lock; a file changed between stat() and here is stored under
+        # the old stamp, so the next call sees a new stamp and parses again.
+        registry = cls.load(path, cache_dir)
+        with _cache_lock:
+            _cache[key] = (stamp, registry)
+        return registry
+
     def names(self) -> list[str]:
         return sorted(self.entries)
 
     def pairs(self, task: str = "translation") -> list[str]:
         return sorted({e.pair for e in self.entries.values() if e.task == task})
+
+    def sources(self, target: str = TARGET_LANG, task: str = "translation") -> list[str]:
+        """The source languages with a ``task`` entry into ``target``."""
+        return sorted(
+            {e.source for e in self.entries.values() if e.task == task and e.target == target}
+        )
 
     def for_pair(self, task: str, source: str, target: str) -> ModelEntry:
         """The first entry for this task and language pair (file order)."""
@@ -210,6 +244,38 @@ class Registry:
         )
 
 
+_cache: dict[tuple[Path, Path], tuple[tuple[int, int, int], Registry]] = {}
+_cache_lock = threading.Lock()
+
+
+def load_registry(settings: Settings, *, cached: bool = False) -> Registry:
+    """The registry file the settings name, with their model cache folder. ``cached``: the
+    one parsed before while the file is unchanged (see :meth:`Registry.load_cached`)."""
+    if cached:
+        return Registry.load_cached(settings.registry_path, settings.model_cache)
+    return Registry.load(settings.registry_path, settings.model_cache)
+
+
+def translation_sources(
+    registry: Registry, overrides: Iterable[str] = (), target: str = TARGET_LANG
+) -> list[str]:
+    """The source languages translated into ``target``: the registry's entries for it and
+    the languages given a model in the settings (``Settings.translation_overrides()``).
+
+    The one statement of which pairs the service supports, for the API (at submission) and
+    the worker's translators alike.
+    """
+    return sorted({*registry.sources(target), *overrides})
+
+
+def supported_sources(settings: Settings) -> list[str]:
+    """The ``source_lang`` values an article may name: the languages translated into
+    :data:`TARGET_LANG`, and that language itself (summarised as it is). Reads the registry
+    file only when it has changed."""
+    registry = load_registry(settings, cached=True)
+    return sorted({*translation_sources(registry, settings.translation_overrides()), TARGET_LANG})
+
+
 def _resolve_folder(folder: Path, task: str) -> ResolvedModel:
     if not (folder / "config.json").is_file():
         raise UnknownModel(f"{folder} is a folder but holds no config.json: not a model folder")
@@ -268,9 +334,12 @@ def pull(registry: Registry, entry: ModelEntry, *, force: bool = False) -> PullR
     (partial / COMPLETE_MARKER).write_text(
         json.dumps({"hub_id": entry.hub_id, "revision": entry.revision, "files": wanted}) + "\n"
     )
-    if target.exists():
-        shutil.rmtree(target)
-    partial.rename(target)
+    # Kept under a fixed name until published, so that a pull run again after an
+    # interruption finds the files already downloaded.
+    if not publish_folder(
+        partial, target, keep_existing=lambda _: not force and registry.is_cached(entry)
+    ):
+        shutil.rmtree(partial, ignore_errors=True)  # a concurrent pull finished first
     return PullReport(entry.name, target, downloaded=wanted)
 
 

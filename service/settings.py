@@ -13,8 +13,15 @@ from typing import Literal, get_args
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The choices of a setting are written once, as a Literal; the tuples are for the CLI's
+# choices and for error messages.
 SummaryMode = Literal["auto", "abstractive", "extractive", "none"]
-SUMMARY_MODES_CLI = ("auto", "abstractive", "extractive", "none")
+SUMMARY_MODES: tuple[str, ...] = get_args(SummaryMode)
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = get_args(Device)
+# "registry": each entry's own backend (``service.registry.BACKENDS``); or one for all models.
+BackendSetting = Literal["registry", "transformers", "ctranslate2"]
+BACKEND_SETTINGS: tuple[str, ...] = get_args(BackendSetting)
 # CTranslate2 compute types; "auto" is int8 on CPU, float16 on CUDA.
 ComputeType = Literal[
     "auto",
@@ -28,6 +35,12 @@ ComputeType = Literal[
     "float32",
 ]
 COMPUTE_TYPES: tuple[str, ...] = get_args(ComputeType)
+
+BULLETS_MIN, BULLETS_MAX, BULLETS_DEFAULT = 1, 10, 5  # bullets per summary
+DEFAULT_SOURCE_LANG = "fr"  # the language of an article that does not say
+# What source_lang "auto" can detect: the languages its thresholds were measured on
+# (service/engines/langid.py).
+DEFAULT_LANGUAGES: tuple[str, ...] = ("fr", "en", "de", "es", "it", "pt", "nl", "ca", "ro")
 
 _PROJECT_MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -51,15 +64,13 @@ class Settings(BaseSettings):
     # One model for French ("DIR" or a name), or per pair: "fr-en=DIR,de-en=opus-mt-de-en".
     translation_model: str | None = None
     summary_model: str | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = "auto"
     threads: int = Field(default=0, ge=0, le=256)
     # "registry": each entry's own backend; or one backend for every model.
-    backend: Literal["registry", "transformers", "ctranslate2"] = "registry"
+    backend: BackendSetting = "registry"
     compute_type: ComputeType = "auto"
     # CTranslate2 replicas per model; 0: one single-threaded replica per thread on CPU.
     inter_threads: int = Field(default=0, ge=0, le=64)
-    # Benchmarks only: force output lengths on random-weight models (see service/bench_support).
-    bench_force_lengths: bool = False
 
     beam: int | None = Field(default=None, ge=1, le=16)
     batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)
@@ -67,10 +78,10 @@ class Settings(BaseSettings):
     max_segment_tokens: int = Field(default=256, ge=16, le=4096)
     max_article_chars: int = Field(default=200_000, ge=100)
 
-    languages: str = "fr,en,de,es,it,pt,nl,ca,ro"  # what source_lang "auto" can detect
+    languages: str = ",".join(DEFAULT_LANGUAGES)  # what source_lang "auto" can detect
     # auto: abstractive, but extractive for an article under abstractive_min_words.
     summary_mode: SummaryMode = "auto"
-    bullets: int = Field(default=5, ge=1, le=10)
+    bullets: int = Field(default=BULLETS_DEFAULT, ge=BULLETS_MIN, le=BULLETS_MAX)
     # In auto mode shorter articles (source words) get extractive bullets: an abstractive
     # summary would be about as long as the text.
     abstractive_min_words: int = Field(default=150, ge=0, le=100_000)
@@ -138,8 +149,3 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
-
-    def store_options(self):  # -> StoreOptions (import kept out of module load)
-        from service.store.base import StoreOptions
-
-        return StoreOptions(lease_s=self.lease_s, result_ttl_s=self.result_ttl_s)

@@ -47,22 +47,22 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_marian(model_root: Path) -> Path:
-    from service.devmodels import build_marian
+    from service.measure.devmodels import build_marian
 
     return build_marian(model_root / "tiny-marian", size="tiny")
 
 
 @pytest.fixture(scope="session")
 def tiny_bart(model_root: Path) -> Path:
-    from service.devmodels import build_bart
+    from service.measure.devmodels import build_bart
 
     return build_bart(model_root / "tiny-bart", size="tiny")
 
 
 @pytest.fixture(scope="session")
 def marian_backend(tiny_marian: Path):
+    from service.engines.hf import TransformersSeq2Seq
     from service.registry import Registry
-    from service.seq2seq import TransformersSeq2Seq
 
     model = Registry([], ROOT / "models" / "cache").resolve(str(tiny_marian), "translation")
     backend = TransformersSeq2Seq(model, device="cpu", threads=1, max_source_tokens=256)

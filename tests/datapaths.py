@@ -1,4 +1,4 @@
-"""Evaluation data for tests: skip cleanly without it (see :mod:`service.evaldata`)."""
+"""Evaluation data for tests: skip cleanly without it (see :mod:`service.measure.data`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.evaldata import EVAL_DATA_ENV, eval_data_dir
+from service.measure.data import EVAL_DATA_ENV, eval_data_dir
 
 
 def data_dir() -> Path:

@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from service.engines.protocol import Generated, GenerationOptions
 from service.registry import ResolvedModel
-from service.seq2seq import Generated, GenerationOptions
 
 _FR_NUMBER = re.compile(r"\d+(?:[ \u00a0\u202f]\d{3})*(?:,\d+)?")
 
@@ -59,6 +59,9 @@ class FakeBackend:
         self.random_weights = False
         self.fail_above = fail_above
         self.calls: list[tuple[list[str], GenerationOptions]] = []
+
+    def load(self) -> None:  # nothing to load
+        pass
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + 1

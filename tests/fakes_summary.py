@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from service.engines.protocol import Generated, GenerationOptions
 from service.registry import ResolvedModel
-from service.segmentation import split_sentences
-from service.seq2seq import Generated, GenerationOptions
+from service.text.segmentation import split_sentences
 
 SPECIAL_TOKENS = 2
 
@@ -46,6 +46,9 @@ class FakeSummariser:
         self.max_source_tokens = max_source_tokens
         self.random_weights = random_weights
         self.calls: list[tuple[list[str], GenerationOptions]] = []
+
+    def load(self) -> None:  # nothing to load
+        pass
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + SPECIAL_TOKENS

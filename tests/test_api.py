@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.api import create_app
-from service.schemas import (
+from service.articles import (
     ArticleResult,
     Bullet,
     Flag,
@@ -33,10 +33,10 @@ from service.schemas import (
     SentenceResult,
     TitleResult,
 )
-from service.seq2seq import Generated
+from service.engines.protocol import Generated
+from service.jobs.store import MemoryJobStore, StoreOptions
+from service.pipeline.translate import check_segment
 from service.settings import Settings
-from service.store import MemoryJobStore, StoreOptions
-from service.translation import check_segment
 
 
 def api_settings(tmp_path: Path, **fields: Any) -> Settings:
@@ -56,7 +56,7 @@ LOST_NUMBER = ("Le bilan est de 22 morts.", "The toll is dead.")
 
 
 def guard_flags(sentence: int) -> list[Flag]:
-    """The flags the pipeline's own guards (:func:`service.translation.check_segment`)
+    """The flags the pipeline's own guards (:func:`service.pipeline.translate.check_segment`)
     write for :data:`LOST_NUMBER`, on ``sentence``: codes and details are the product's."""
     source, output = LOST_NUMBER
     found = check_segment(source, Generated(output, len(output.split()), hit_limit=False))
@@ -193,6 +193,26 @@ def test_api_package_imports_without_torch_and_builds_no_app() -> None:
     assert out.stdout.split() == ["False", "False", "False"]
 
 
+def test_submitting_a_job_loads_no_model_library_nor_the_model_wiring(tmp_path: Path) -> None:
+    """The API learns the supported languages from the registry file alone."""
+    code = f"""
+import sys
+from fastapi.testclient import TestClient
+from service.api import create_app
+from service.jobs.store import MemoryJobStore
+from service.settings import Settings
+settings = Settings(models_dir={str(ROOT / "models")!r}, cache_dir={str(tmp_path)!r}, api_keys="")
+client = TestClient(create_app(settings, MemoryJobStore()))
+codes = [client.post("/v1/jobs", json={{"text": "Bonjour.", "source_lang": lang}}).status_code
+         for lang in ("fr", "pl", "auto")]
+codes.append(client.get("/v1/languages").status_code)
+heavy = ("torch", "transformers", "ctranslate2", "lingua", "service.wiring", "service.engines")
+print(codes, sorted(m for m in heavy if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[202, 422, 202, 200] []", out.stderr
+
+
 def test_openapi_and_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
@@ -285,6 +305,30 @@ def test_empty_and_too_long_texts_are_422_with_limit_and_size(client: TestClient
     error = error_of(client.post("/v1/jobs", json={"text": "a" * 1001}), 422, "text_too_long")
     assert (error["limit"], error["size"]) == (1000, 1001)
     assert client.post("/v1/jobs", json={"text": "a" * 1000}).status_code == 202
+
+
+def test_the_title_counts_against_the_limit_as_it_does_in_the_worker(
+    client: TestClient, store: MemoryJobStore
+) -> None:
+    """The API refuses what the pipeline would refuse (``validate_article``), so an accepted
+    job never fails on its size in the worker."""
+    body = {"title": "Un titre de vingt c.", "text": "a" * 990}
+    error = error_of(client.post("/v1/jobs", json=body), 422, "text_too_long")
+    assert (error["limit"], error["size"]) == (1000, 1010)
+    assert store.counts()["queued"] == 0
+    assert client.post("/v1/jobs", json={**body, "text": "a" * 980}).status_code == 202
+
+
+def test_a_language_without_a_model_is_422_listing_the_supported_ones(
+    client: TestClient, store: MemoryJobStore
+) -> None:
+    error = error_of(
+        client.post("/v1/jobs", json={"text": "Dzień dobry.", "source_lang": "pl"}),
+        422,
+        "unsupported_language",
+    )
+    assert error["language"] == "pl" and {"fr", "de", "en"} <= set(error["supported"])
+    assert "pl" not in error["supported"] and store.counts()["queued"] == 0
 
 
 @pytest.mark.parametrize(

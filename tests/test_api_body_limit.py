@@ -20,7 +20,7 @@ from test_api import api_settings
 
 from service.api import create_app
 from service.api.body_limit import BodyLimitMiddleware
-from service.store import MemoryJobStore
+from service.jobs.store import MemoryJobStore
 
 LIMIT = 1024 * 1024
 CHUNK = 64 * 1024
@@ -107,7 +107,7 @@ SERVER = """
 import socket, sys, uvicorn
 from service.api import create_app
 from service.settings import Settings
-from service.store import MemoryJobStore
+from service.jobs.store import MemoryJobStore
 
 app = create_app(Settings(max_body_bytes=int(sys.argv[1]), api_keys=""), MemoryJobStore())
 sock = socket.socket()

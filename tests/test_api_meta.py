@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from test_api import FakeClock, api_settings, canned_result, error_of
 
 from service.api import create_app
+from service.jobs.store import MemoryJobStore
 from service.registry import COMPLETE_MARKER
-from service.store import MemoryJobStore
 
 
 @pytest.fixture

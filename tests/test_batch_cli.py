@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SAMPLES
 
+from service.articles import sources_cover_text
 from service.cli import main
-from service.schemas import sources_cover_text
 
 
 @pytest.fixture

@@ -13,18 +13,17 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES
 
-from service.bench import (
+from service.engines.protocol import GenerationOptions
+from service.measure.bench import (
     QUICK_INTERACTIVE,
     RUN_NAMES,
     BenchOptions,
     bench_models,
-    format_table,
     run_bench,
-    summarise_run,
 )
-from service.bench_support import ForcedLength, length_groups, target_length
+from service.measure.bench_report import format_table, summarise_run
+from service.measure.bench_support import ForcedLength, length_groups, target_length
 from service.registry import Registry
-from service.seq2seq import GenerationOptions
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 
@@ -60,13 +59,13 @@ def _options(bench_dir: Path, articles_file: Path, runs: tuple[str, ...]) -> Ben
 def _forced(folder: Path, task: str, engine: str, cache: Path) -> ForcedLength:
     model = Registry([], folder.parent).resolve(str(folder), task)
     if engine == "ctranslate2":
-        from service.ct2 import CTranslate2Seq2Seq
+        from service.engines.ct2 import CTranslate2Seq2Seq
 
         inner = CTranslate2Seq2Seq(
             model, device="cpu", threads=1, compute_type="int8", cache_root=cache
         )
     else:
-        from service.seq2seq import TransformersSeq2Seq
+        from service.engines.hf import TransformersSeq2Seq
 
         inner = TransformersSeq2Seq(model, device="cpu", threads=1)
     backend = ForcedLength(inner)
@@ -127,7 +126,7 @@ def test_quick_report_has_every_run_and_forced_lengths_hold(
 
     # Target tokens, counted here from the articles: ceil(1.2 x source tokens) for every
     # segment the pipeline makes, and 70 per summary window.
-    from service.segmentation import fit_to_budget, segment_article
+    from service.text.segmentation import fit_to_budget, segment_article
 
     marian, _ = bench_models(bench_dir / "models", "tiny", bench_dir)
     translator = _forced(marian, "translation", "transformers", bench_dir / "models" / "cache")
@@ -152,7 +151,7 @@ def test_quick_report_has_every_run_and_forced_lengths_hold(
 def test_service_run_reports_latency_memory_and_the_interactive_check(
     bench_dir: Path, articles_file: Path
 ) -> None:
-    from service.bench_service import service_support
+    from service.measure.bench_service import service_support
 
     why = service_support()
     if why:

@@ -15,7 +15,7 @@ import yaml
 from conftest import ROOT
 
 from service.cli import build_parser
-from service.store import StoreOptions, open_store
+from service.jobs.store import StoreOptions, open_store
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]

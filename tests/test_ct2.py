@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from service.devmodels import DEFAULT_ENGLISH_TEXTS, DEFAULT_FRENCH_TEXTS
+from service.engines.protocol import GenerationOptions
+from service.measure.devmodels import DEFAULT_ENGLISH_TEXTS, DEFAULT_FRENCH_TEXTS
 from service.registry import Registry, ResolvedModel
-from service.seq2seq import GenerationOptions
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 
@@ -37,8 +37,8 @@ def ct2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pair(folder: Path, task: str, cache: Path, compute_type: str = "float32"):
-    from service.ct2 import CTranslate2Seq2Seq
-    from service.seq2seq import TransformersSeq2Seq
+    from service.engines.ct2 import CTranslate2Seq2Seq
+    from service.engines.hf import TransformersSeq2Seq
 
     model = _resolve(folder, task)
     reference = TransformersSeq2Seq(model, device="cpu", threads=1)
@@ -168,8 +168,8 @@ def test_source_budget_from_positions_like_reference(marian_pair, bart_pair):
 
 
 def test_long_input_is_cut_to_the_budget(tiny_marian: Path, ct2_cache: Path):
-    from service.ct2 import CTranslate2Seq2Seq
-    from service.seq2seq import TransformersSeq2Seq
+    from service.engines.ct2 import CTranslate2Seq2Seq
+    from service.engines.hf import TransformersSeq2Seq
 
     model = _resolve(tiny_marian, "translation")
     text = " ".join(FRENCH)
@@ -194,7 +194,7 @@ def test_long_input_is_cut_to_the_budget(tiny_marian: Path, ct2_cache: Path):
 
 @pytest.mark.parametrize("which", ["marian", "bart"])
 def test_int8_runs(which: str, request: pytest.FixtureRequest, ct2_cache: Path):
-    from service.ct2 import CTranslate2Seq2Seq
+    from service.engines.ct2 import CTranslate2Seq2Seq
 
     folder = request.getfixturevalue(f"tiny_{which}")
     model = _resolve(folder, "translation" if which == "marian" else "summarisation")
@@ -221,7 +221,7 @@ def test_repetition_guard_redecodes_with_ct2_controls(marian_pair, monkeypatch):
     """The tiny Marian loops ("été été été…"): the guard re-decodes those segments with
     no_repeat_ngram_size and repetition_penalty passed to CTranslate2, and every outcome,
     flags included, is the one the transformers backend gives."""
-    from service.translation import REPETITION_CONTROLS, translate_segments
+    from service.pipeline.translate import REPETITION_CONTROLS, translate_segments
 
     reference, fast = marian_pair
     recorder = _Recorder(fast._translator)
@@ -247,7 +247,7 @@ def test_conversion_is_idempotent_atomic_and_keyed_by_compute_type(
 ):
     from ctranslate2.converters import TransformersConverter
 
-    from service.ct2 import CONVERTED_MARKER, ensure_converted, is_converted
+    from service.engines.convert import CONVERTED_MARKER, ensure_converted, is_converted
 
     model = _resolve(tiny_marian, "translation")
     int8 = ensure_converted(model, tmp_path, "int8")
@@ -277,7 +277,7 @@ def test_conversion_is_idempotent_atomic_and_keyed_by_compute_type(
 
 
 def test_unknown_compute_type_names_the_valid_ones(tiny_marian: Path):
-    from service.ct2 import CTranslate2Seq2Seq
+    from service.engines.ct2 import CTranslate2Seq2Seq
     from service.errors import ConfigError
 
     with pytest.raises(ConfigError, match="int8_float16"):
@@ -296,10 +296,10 @@ def _settings(tmp_path: Path, **fields: Any) -> Any:
 def test_backend_follows_registry_unless_settings_override(tiny_marian: Path, tmp_path: Path):
     from dataclasses import replace
 
-    from service.backends import make_backend
-    from service.ct2 import CTranslate2Seq2Seq
+    from service.engines.build import make_backend
+    from service.engines.ct2 import CTranslate2Seq2Seq
+    from service.engines.hf import TransformersSeq2Seq
     from service.errors import ConfigError
-    from service.seq2seq import TransformersSeq2Seq
 
     model = _resolve(tiny_marian, "translation")
     fast_entry = replace(model, backend="ctranslate2")
@@ -330,7 +330,7 @@ def test_backend_follows_registry_unless_settings_override(tiny_marian: Path, tm
 
 
 def test_prepare_backend_converts_only_for_ctranslate2(tiny_marian: Path, tmp_path: Path):
-    from service.backends import prepare_backend
+    from service.engines.build import prepare_backend
 
     model = _resolve(tiny_marian, "translation")
     assert prepare_backend(model, tmp_path) == (None, False)
@@ -347,7 +347,7 @@ def test_prepare_backend_converts_only_for_ctranslate2(tiny_marian: Path, tmp_pa
 
 
 def test_thread_layout_gives_each_core_a_replica_on_cpu():
-    from service.ct2 import thread_layout, usable_cores
+    from service.engines.ct2 import thread_layout, usable_cores
 
     assert thread_layout("cpu", 0, 0) == (usable_cores(), 1)
     assert thread_layout("cpu", 4, 0) == (4, 1)
@@ -361,7 +361,7 @@ def test_thread_layout_gives_each_core_a_replica_on_cpu():
 def test_replicas_split_a_batch_and_keep_its_order(
     which: str, request: pytest.FixtureRequest, ct2_cache: Path
 ):
-    from service.ct2 import CTranslate2Seq2Seq
+    from service.engines.ct2 import CTranslate2Seq2Seq
 
     _, single = request.getfixturevalue(f"{which}_pair")
     folder = request.getfixturevalue(f"tiny_{which}")
@@ -387,9 +387,9 @@ def test_loading_a_converted_model_imports_no_torch(
     script = f"""
 import sys
 from pathlib import Path
-from service.ct2 import CTranslate2Seq2Seq
+from service.engines.ct2 import CTranslate2Seq2Seq
 from service.registry import Registry
-from service.seq2seq import GenerationOptions
+from service.engines.protocol import GenerationOptions
 out = []
 for folder, task, text in [({str(tiny_marian)!r}, "translation", {FRENCH[0]!r}),
                            ({str(tiny_bart)!r}, "summarisation", {ENGLISH[0]!r})]:
@@ -414,9 +414,7 @@ print(repr(out))
 
 
 def test_backends_module_imports_no_engine():
-    code = (
-        "import sys, service.backends; print(sorted({'torch', 'ctranslate2'} & set(sys.modules)))"
-    )
+    code = "import sys, service.engines.build; print(sorted({'torch', 'ctranslate2'} & set(sys.modules)))"  # noqa: E501
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -429,7 +427,7 @@ def test_backends_module_imports_no_engine():
 )
 @pytest.mark.parametrize("compute_type", ["float32", "float16", "int8_float16"])
 def test_cuda(compute_type: str, marian_pair, ct2_cache: Path):
-    from service.ct2 import CTranslate2Seq2Seq
+    from service.engines.ct2 import CTranslate2Seq2Seq
 
     reference, _ = marian_pair
     fast = CTranslate2Seq2Seq(

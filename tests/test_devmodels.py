@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from service import devmodels
-from service.devmodels import MARKER_FILE, build_bart, build_marian, is_random_model
+from service.engines.weights import MARKER_FILE, is_random_model
+from service.measure import devmodels
+from service.measure.devmodels import build_bart, build_marian, checkpoints
 
 FRENCH = [
     "Le gouvernement a présenté mardi un projet de loi sur les retraites.",
@@ -169,7 +170,7 @@ def test_a_failed_build_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.Mon
     def crash(model: object, folder: Path) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(devmodels, "_save_model", crash)
+    monkeypatch.setattr(checkpoints, "save_model", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         build_marian(tmp_path / "marian")
     assert list(tmp_path.iterdir()) == []
@@ -177,7 +178,7 @@ def test_a_failed_build_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_refuses_to_replace_a_folder_it_did_not_build(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(FileExistsError, match="not built by service.devmodels"):
+    with pytest.raises(FileExistsError, match="not built by service.measure.devmodels"):
         build_bart(tmp_path)
     assert (tmp_path / "config.json").read_text(encoding="utf-8") == "{}"
 
@@ -189,7 +190,7 @@ def test_unknown_size_is_rejected(tmp_path: Path) -> None:
 
 def test_import_is_cheap() -> None:
     code = (
-        "import sys, service.devmodels; "
+        "import sys, service.measure.devmodels; "
         "heavy = {'torch', 'transformers', 'sentencepiece', 'tokenizers'} & set(sys.modules); "
         "sys.exit(sorted(heavy) or 0)"
     )

@@ -22,7 +22,7 @@ from test_api import api_settings, running_server
 
 from service.api import create_app
 from service.cli import build_parser
-from service.store import MemoryJobStore
+from service.jobs.store import MemoryJobStore
 
 DOCKERFILE = ROOT / "Dockerfile"
 

@@ -34,7 +34,7 @@ import httpx
 import pytest
 from conftest import ROOT
 
-from service.store import JobState, JobStore, StoreOptions, open_store
+from service.jobs.store import JobState, JobStore, StoreOptions, open_store
 
 LEASE_S = 3.0
 SHORT = "Oui."  # a few tokens: these tests are about the queue, not the model
@@ -46,7 +46,7 @@ REDIS_URL = os.environ.get("PASSEUR_TEST_REDIS_URL", "redis://127.0.0.1:6390/0")
 # holds the poison text, the way a segfault in a native library would take it down.
 SITECUSTOMIZE = f"""
 import os
-from service.pipeline import Pipeline
+from service.pipeline.article import Pipeline
 _run_jobs = Pipeline.run_jobs
 def run_jobs(self, items):
     if any({POISON!r} in article.text for article, _, _ in items):

@@ -8,8 +8,8 @@ import pytest
 from datapaths import data_file
 
 from service.cli import main
-from service.evaldata import EVAL_DATA_ENV
-from service.guard_eval import GUARDS, evaluate_guards, format_table, read_pairs
+from service.measure.data import EVAL_DATA_ENV
+from service.measure.guard_eval import GUARDS, evaluate_guards, format_table, read_pairs
 
 FLORES_FR = "flores200_devtest/fra_Latn.devtest"
 FLORES_EN = "flores200_devtest/eng_Latn.devtest"

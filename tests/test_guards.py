@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from fakes import FakeBackend, pseudo_english
 
-from service.batching import pack_batches
-from service.guards import (
+from service.engines.batching import pack_batches
+from service.pipeline.translate import translate_segments
+from service.text.guards import (
     find_repetition,
     is_passthrough,
     length_ratio_ok,
@@ -14,7 +15,6 @@ from service.guards import (
     numbers_in,
     unsupported_numbers,
 )
-from service.translation import translate_segments
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
+from service.engines.langid import DEFAULT_LANGUAGES, ArticleLanguage, LanguageIdentifier
 from service.errors import ConfigError
-from service.langid import DEFAULT_LANGUAGES, ArticleLanguage, LanguageIdentifier
-from service.langid_eval import evaluate_langid, load_flores
+from service.measure.langid_eval import evaluate_langid, load_flores
 
 FR_1 = (
     "Le gouvernement a présenté mercredi son projet de loi sur les retraites, qui doit être "
@@ -172,7 +172,7 @@ def test_configuration_errors_name_the_fix() -> None:
 
 
 def test_the_detector_is_built_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    import service.langid as langid
+    import service.engines.langid as langid
 
     builds = []
     real = langid.LanguageDetectorBuilder

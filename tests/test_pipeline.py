@@ -6,9 +6,9 @@ import pytest
 from conftest import SAMPLES
 from fakes import FakeBackend, pseudo_english
 
+from service.articles import Article, ArticleOptions, sources_cover_text
 from service.errors import PasseurError
-from service.pipeline import Pipeline
-from service.schemas import Article, ArticleOptions, sources_cover_text
+from service.pipeline.article import Pipeline
 
 
 def _pipeline(settings, backend=None) -> Pipeline:
@@ -130,7 +130,7 @@ def test_tiny_marian_end_to_end(settings, marian_backend, orangesum_articles) ->
 def test_summary_windows_of_several_articles_share_batches(settings) -> None:
     from fakes_summary import FakeSummariser
 
-    from service.summarisation import build_summariser
+    from service.pipeline.summaries import build_summariser
 
     summariser_backend = FakeSummariser()
     settings = settings.model_copy(update={"abstractive_min_words": 0})  # short articles

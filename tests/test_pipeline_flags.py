@@ -13,9 +13,9 @@ import itertools
 
 from fakes import FakeBackend, pseudo_english
 
-from service.pipeline import Pipeline
-from service.schemas import Article, ArticleResult, sources_cover_text
-from service.translation import output_limit
+from service.articles import Article, ArticleResult, sources_cover_text
+from service.pipeline.article import Pipeline
+from service.pipeline.translate import output_limit
 
 CLEAN = "Le conseil municipal se réunit chaque lundi soir."
 BAD = "La préfecture a publié un communiqué détaillé sur la situation dans la région."

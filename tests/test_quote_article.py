@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from service.articles import sources_cover_text
 from service.cli import main
-from service.schemas import sources_cover_text
 
 # Written for this test, in the shape of a wire story: a six-sentence quote closed by its
 # attribution, a two-sentence quote, and a quote inside a sentence.

@@ -13,7 +13,14 @@ import pytest
 from conftest import ROOT
 
 from service.errors import ConfigError, ModelNotAvailable, UnknownModel
-from service.registry import COMPLETE_MARKER, ModelEntry, Registry
+from service.registry import (
+    COMPLETE_MARKER,
+    ModelEntry,
+    Registry,
+    load_registry,
+    supported_sources,
+)
+from service.settings import Settings
 
 REGISTRY = ROOT / "models" / "registry.toml"
 HUB_ID = "Helsinki-NLP/opus-mt-fr-en"
@@ -149,3 +156,47 @@ def test_the_cli_reports_an_unknown_model_with_the_valid_names(
     assert code == 2, err
     assert "unknown model 'opus-mt-fr-xx'" in err
     assert ", ".join(registry.names()) in err
+
+
+def test_supported_languages_are_the_registry_pairs_and_overrides_parsed_once_per_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.wiring import TranslatorPool
+
+    path = tmp_path / "registry.toml"
+    path.write_text(REGISTRY.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = Settings(
+        registry=path, cache_dir=tmp_path / "cache", translation_model="ca-en=/models/ca"
+    )
+    parsed: list[Path] = []
+    load = Registry.load.__func__  # type: ignore[attr-defined]
+
+    def counting_load(cls: type[Registry], file: Path, cache_dir: Path) -> Registry:
+        parsed.append(file)
+        return load(cls, file, cache_dir)
+
+    monkeypatch.setattr(Registry, "load", classmethod(counting_load))
+    first = supported_sources(settings)
+    assert {"fr", "de", "ca", "en"} <= set(first) and "pl" not in first
+    assert supported_sources(settings) == first and len(parsed) == 1
+    # The worker's translators answer from the same pairs (English is kept, not translated).
+    pool = TranslatorPool(settings, load_registry(settings), {})
+    assert pool.pairs() == [f"{lang}-en" for lang in first if lang != "en"]
+    assert "ca" in pool and "pl" not in pool
+
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + '\n[models.opus-mt-pl-en]\ntask = "translation"\nsource = "pl"\ntarget = "en"\n'
+        'hub_id = "Helsinki-NLP/opus-mt-pl-en"\n',
+        encoding="utf-8",
+    )
+    assert "pl" in supported_sources(settings)
+    assert supported_sources(settings) == sorted({*first, "pl"})
+    assert parsed.count(path) == 3  # once per version through the cache, once by load_registry()
+
+
+def test_backend_setting_choices_follow_the_registry_backends() -> None:
+    from service.registry import BACKENDS
+    from service.settings import BACKEND_SETTINGS
+
+    assert ("registry", *BACKENDS) == BACKEND_SETTINGS

@@ -23,9 +23,10 @@ import pytest
 from conftest import ROOT
 from fastapi import FastAPI
 
+from service.articles import sources_cover_text
+from service.batch.remote import RemoteOptions
 from service.cli import main
-from service.remote import RemoteOptions, idempotency_key
-from service.schemas import sources_cover_text
+from service.idempotency import idempotency_key
 
 ARTICLES = [
     {"id": "a1", "title": "Grève", "text": "Le trafic est perturbé. Les trains partent en retard."},

@@ -5,10 +5,10 @@ from __future__ import annotations
 import regex
 from fakes import FakeBackend
 
-from service.pipeline import Pipeline
-from service.schemas import Article, sources_cover_text
-from service.seq2seq import Generated, GenerationOptions
-from service.translation import shortfalls, translate_segments
+from service.articles import Article, sources_cover_text
+from service.engines.protocol import Generated, GenerationOptions
+from service.pipeline.article import Pipeline
+from service.pipeline.translate import shortfalls, translate_segments
 
 _WORD = regex.compile(r"\p{L}+")
 _FIRST_SENTENCE = regex.compile(r"^.*?[.!?](?=\s)")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fakes import FakeBackend
 
+from service.articles import Article, sources_cover_text
 from service.cli import main
-from service.pipeline import Pipeline
-from service.schemas import Article, sources_cover_text
+from service.pipeline.article import Pipeline
 
 FRENCH = (
     "Le gouvernement a présenté mercredi un projet de loi sur les retraites. "
@@ -95,7 +95,7 @@ def test_german_paragraph_in_a_french_article_uses_the_german_model(settings) ->
 
 @pytest.fixture(scope="session")
 def tiny_marian_de(model_root: Path) -> Path:
-    from service.devmodels import build_marian
+    from service.measure.devmodels import build_marian
 
     return build_marian(model_root / "tiny-marian-de", size="tiny", seed=1)
 
@@ -152,8 +152,8 @@ def test_api_refuses_a_language_without_a_model(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from service.api import create_app
+    from service.jobs.store import MemoryJobStore
     from service.settings import Settings
-    from service.store import MemoryJobStore
 
     settings = Settings(cache_dir=tmp_path / "cache", data_dir=tmp_path)
     client = TestClient(create_app(settings, MemoryJobStore()))

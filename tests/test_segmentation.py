@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from service.segmentation import (
+from service.text.segmentation import (
     Piece,
     fit_to_budget,
     segment_article,

@@ -12,9 +12,9 @@ import pytest
 import regex
 from datapaths import data_file
 
-from service.evaldata import FLORES_FILES as FLORES
-from service.segmentation import Sentence, fit_to_budget, segment_article
-from service.segmentation_eval import evaluate_boundaries, line_sentence_counts
+from service.measure.data import FLORES_FILES as FLORES
+from service.measure.segmentation_eval import evaluate_boundaries, line_sentence_counts
+from service.text.segmentation import Sentence, fit_to_budget, segment_article
 
 ORANGESUM = "fr_news_orangesum/summaries_abstracts_source_documents.txt"
 # A period, "?" or "!" glued to a capital: `fin.Début`, `dit."Je`, `vraiment?Oui`; or an

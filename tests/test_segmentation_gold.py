@@ -7,14 +7,14 @@ from pathlib import Path
 from datapaths import data_file
 
 from service.cli import main
-from service.segmentation import split_sentences
-from service.segmentation_eval import (
+from service.measure.segmentation_eval import (
     evaluate_gold_sentences,
     moses_splitter,
     naive_split,
     passeur_splitter,
     read_conllu_sentences,
 )
+from service.text.segmentation import split_sentences
 
 CONLLU = """# sent_id = a
 # text = Il est parti. Elle est restée.

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from conftest import ROOT, SAMPLES
 
-from service.schemas import sources_cover_text
+from service.articles import sources_cover_text
 
 
 def _free_port() -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import ConfigError
-from service.store import (
+from service.jobs.store import (
     IdempotencyConflict,
     JobExpired,
     JobNotFound,
@@ -107,7 +107,7 @@ def store_factory(
         elif request.param == "sqlite":
             store = SQLiteJobStore(tmp_path / f"jobs-{len(stores)}.db", options, clock=clock)
         elif request.param == "redis":
-            from service.store.redis import RedisJobStore
+            from service.jobs.store.redis import RedisJobStore
 
             prefixes.append(f"passeur-test-{uuid.uuid4().hex[:12]}")
             store = RedisJobStore(redis_url, options, clock=clock, prefix=prefixes[-1])
@@ -551,7 +551,7 @@ def test_sqlite_two_threads_never_claim_the_same_job(tmp_path: Path) -> None:
 
 _WORKER = """
 import sys
-from service.store import SQLiteJobStore, StoreOptions
+from service.jobs.store import SQLiteJobStore, StoreOptions
 store = SQLiteJobStore(sys.argv[1], StoreOptions(lease_s=300))
 while True:
     leases = store.claim(sys.argv[2], limit=2)
@@ -591,7 +591,7 @@ def test_sqlite_three_processes_complete_each_job_once(tmp_path: Path) -> None:
 
 _SUBMITTER = """
 import sys
-from service.store import SQLiteJobStore
+from service.jobs.store import SQLiteJobStore
 store = SQLiteJobStore(sys.argv[1])
 n = 0
 while True:
@@ -645,7 +645,7 @@ def test_open_store_refuses_unknown_urls(url: str) -> None:
 
 def test_importing_the_store_stays_light() -> None:
     heavy = "{'torch', 'transformers', 'pydantic'}"
-    code = f"import sys, service.store; print(sorted({heavy} & set(sys.modules)))"
+    code = f"import sys, service.jobs.store; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
@@ -671,7 +671,7 @@ def _raw(url: str):
 
 
 def test_redis_leases_are_stream_deliveries(redis_prefix, clock: FakeClock) -> None:
-    from service.store.redis import RedisJobStore
+    from service.jobs.store.redis import RedisJobStore
 
     url, prefix = redis_prefix
     store = RedisJobStore(url, OPTIONS, clock=clock, prefix=prefix)
@@ -700,7 +700,7 @@ def test_redis_leases_are_stream_deliveries(redis_prefix, clock: FakeClock) -> N
 
 
 def test_redis_sweep_drops_deliveries_no_lease_accounts_for(redis_prefix) -> None:
-    from service.store.redis import RedisJobStore
+    from service.jobs.store.redis import RedisJobStore
 
     url, prefix = redis_prefix
     store = RedisJobStore(url, StoreOptions(lease_s=0.2), prefix=prefix)  # server clock

@@ -9,13 +9,15 @@ from __future__ import annotations
 import pytest
 from fakes_summary import FakeSummariser, long_article
 
+from service.articles import Bullet
 from service.errors import InputError
-from service.extractive import ends_sentence
-from service.faithfulness import unsupported_words
-from service.grounding import content_words
-from service.schemas import Bullet
+from service.pipeline.bullets import summary_sentences
+from service.pipeline.summaries import build_summariser
+from service.pipeline.windows import plan_windows
 from service.settings import Settings
-from service.summarisation import build_summariser, plan_windows, summary_sentences
+from service.text.extractive import ends_sentence
+from service.text.faithfulness import unsupported_words
+from service.text.grounding import content_words
 
 
 @pytest.fixture
@@ -278,8 +280,8 @@ def test_the_registry_decoding_settings_reach_the_model() -> None:
 def test_pipeline_carries_bullets_flags_and_the_summariser(settings) -> None:
     from fakes import FakeBackend
 
-    from service.pipeline import Pipeline
-    from service.schemas import Article, ArticleOptions
+    from service.articles import Article, ArticleOptions
+    from service.pipeline.article import Pipeline
 
     text = "Le maire a inauguré la bibliothèque. Il a plu sur les fermes du nord. Fin."
     pipeline = Pipeline(
@@ -299,8 +301,8 @@ def test_auto_mode_summarises_long_texts_and_gives_short_ones_their_own_sentence
 ) -> None:
     from fakes import FakeBackend
 
-    from service.pipeline import Pipeline
-    from service.schemas import Article, ArticleOptions
+    from service.articles import Article, ArticleOptions
+    from service.pipeline.article import Pipeline
 
     settings = settings.model_copy(update={"summary_mode": "auto", "abstractive_min_words": 40})
     backend = FakeSummariser()

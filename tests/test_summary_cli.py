@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLES
 
 from service.cli import main
-from service.extractive import ends_sentence
+from service.text.extractive import ends_sentence
 
 TRANSLATE = ["translate", str(SAMPLES), "--beam", "1", "--threads", "1", "--bullets", "3"]
 

@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
+from service.measure.summary_eval import (
+    UnicodeTokenizer,
+    evaluate_summaries,
+    load_summary_backend,
+    read_examples,
+)
+from service.pipeline.summaries import build_summariser
 from service.settings import Settings
-from service.summarisation import build_summariser
-from service.summary_eval import UnicodeTokenizer, evaluate_summaries, read_examples
 
 CNNDM = "en_summaries/frank_cnndm_test_250.jsonl"
 XSUM = "en_summaries/xsum_test_1000.jsonl"
@@ -102,6 +107,27 @@ def test_eval_command_with_the_tiny_bart_prints_both_modes_and_writes_json(
     abstractive = report["scores"][2]
     assert abstractive["flags"]["random_model"] == 2  # the tiny model is labelled as such
     assert 1 <= abstractive["bullets"] <= 2
+
+
+@pytest.mark.parametrize("backend", ["transformers", "ctranslate2"])
+def test_the_summariser_runs_on_the_backend_the_settings_name(
+    backend: str, tiny_bart: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("ctranslate2")
+    from service.engines.ct2 import CTranslate2Seq2Seq
+    from service.engines.hf import TransformersSeq2Seq
+
+    settings = Settings(
+        summary_model=str(tiny_bart),
+        backend=backend,
+        device="cpu",
+        threads=1,
+        cache_dir=tmp_path / "cache",
+    )
+    loaded = load_summary_backend(settings)
+    expected = CTranslate2Seq2Seq if backend == "ctranslate2" else TransformersSeq2Seq
+    assert type(loaded) is expected
+    assert loaded.count_tokens("The council approved the budget.") > 2
 
 
 @pytest.mark.parametrize("name", [CNNDM, XSUM], ids=["cnndm", "xsum"])

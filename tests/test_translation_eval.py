@@ -10,7 +10,7 @@ import pytest
 
 from service.cli import main
 from service.errors import InputError
-from service.translation_eval import SYSTEMS, read_parallel, score
+from service.measure.translation_eval import SYSTEMS, read_parallel, score
 
 FRENCH = [
     "Le gouvernement a présenté mardi son projet de budget pour 2025.",

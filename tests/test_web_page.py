@@ -20,7 +20,7 @@ from conftest import SAMPLES
 from test_api import FakeWorker, api_settings, running_server
 
 from service.api import create_app
-from service.store import MemoryJobStore
+from service.jobs.store import MemoryJobStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL = "apt-get install -y chromium && .venv/bin/pip install playwright"

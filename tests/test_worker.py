@@ -8,10 +8,10 @@ import time
 import pytest
 from fakes import FakeBackend, pseudo_english
 
-from service.pipeline import Pipeline
-from service.store import MemoryJobStore, StoreOptions
-from service.store.base import JobExpired, JobState, Priority
-from service.worker import Worker
+from service.jobs.store import MemoryJobStore, StoreOptions
+from service.jobs.store.base import JobExpired, JobState, Priority
+from service.jobs.worker import Worker
+from service.pipeline.article import Pipeline
 
 
 def _payload(text: str, **options) -> dict:

@@ -15,8 +15,8 @@ from service.api.body_limit import BodyLimitMiddleware
 from service.api.deps import require_api_key
 from service.api.errors import error_response
 from service.errors import PasseurError
+from service.jobs.store import JobStore
 from service.settings import Settings
-from service.store import JobStore
 
 __all__ = ["create_app"]
 

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from service.api.errors import InvalidBody, Unauthorized, UnsupportedMediaType
+from service.jobs.store import JobStore
 from service.settings import Settings
-from service.store import JobStore
 
 __all__ = [
     "ModelsInfoDep",

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from service.api.deps import SettingsDep, StoreDep, json_body
 from service.api.payloads import ArticleRequest, JobAccepted, body_hash, job_payload
 from service.errors import UnsupportedLanguage
+from service.idempotency import MAX_KEY_CHARS
+from service.jobs.store import Job, JobState, JobStore, Priority
+from service.registry import supported_sources
 from service.settings import Settings
-from service.store import Job, JobState, JobStore, Priority
 
 __all__ = ["IdempotencyKey", "job_links", "job_view", "router", "submit_article"]
 
@@ -21,7 +23,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=200,
+        max_length=MAX_KEY_CHARS,
         description="retrying with the same key and body returns the same job; "
         "another body under the same key is refused with 409",
     ),
@@ -38,18 +40,12 @@ def job_view(job: Job) -> dict[str, Any]:
     return {**job.public(), "cancel_requested": job.cancel_requested, "links": job_links(job.id)}
 
 
-def supported_sources(settings: Settings) -> list[str]:
-    """Source languages with a translation model to English (registry or override), and
-    English itself (summarised directly)."""
-    from service.runtime import TARGET_LANG, load_registry
-
-    pairs = load_registry(settings).pairs("translation")
-    sources = {p.split("-")[0] for p in pairs if p.endswith(f"-{TARGET_LANG}")}
-    return sorted({*sources, *settings.translation_overrides(), TARGET_LANG})
-
-
 def check_language(settings: Settings, code: str) -> None:
-    """422 for an explicit language no model translates (``auto`` is decided by the worker)."""
+    """422 for an explicit language no model translates (``auto`` is decided by the worker).
+
+    The languages come from :func:`service.registry.supported_sources`, which parses the
+    registry file again only when it has changed.
+    """
     if code == "auto":
         return
     supported = supported_sources(settings)

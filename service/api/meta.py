@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import ModelsInfoDep, SettingsDep, StoreDep
 from service.api.metrics import CONTENT_TYPE, render_metrics
+from service.jobs.store import JobStore
+from service.registry import load_registry
 from service.settings import Settings
-from service.store import JobStore
 
 __all__ = ["probes", "registry_models_info", "router"]
 
@@ -26,13 +27,11 @@ probes = APIRouter(tags=["probes"])
 
 def registry_models_info(settings: Settings) -> Callable[[], dict[str, Any]]:
     """The default ``models_info`` of :func:`create_app`: the registry's entries, each with
-    whether it is in the model cache. The registry file is read on each call (it is small),
-    so a ``passeur models pull`` shows up without a restart."""
+    whether it is in the model cache. The registry file is parsed again when it changes and
+    the cache looked at on each call, so a ``passeur models pull`` shows up without a restart."""
 
     def models_info() -> dict[str, Any]:
-        from service.runtime import load_registry
-
-        registry = load_registry(settings)
+        registry = load_registry(settings, cached=True)
         models = []
         for name in registry.names():
             entry = registry.entries[name]

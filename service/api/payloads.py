@@ -9,20 +9,20 @@ The payload a job carries, which the worker reads, is exactly::
     }
 
 ``source_lang`` is lower-case, 2 or 3 letters (whether a model exists for it is the
-worker's business); ``text`` is non-empty and within ``max_article_chars``. An option the
-client left out is absent from ``options``: the worker applies the settings' default.
+worker's business); ``text`` is non-empty and, with the title, within ``max_article_chars``
+(:func:`service.articles.validate_article`, which the worker's pipeline applies too). An
+option the client left out is absent from ``options``: the worker applies the settings' default.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.errors import EmptyText, TextTooLong
-from service.settings import SummaryMode
+from service.articles import validate_article
+from service.idempotency import content_hash
+from service.settings import BULLETS_MAX, BULLETS_MIN, DEFAULT_SOURCE_LANG, SummaryMode
 
 __all__ = ["ArticleOptionsIn", "ArticleRequest", "JobAccepted", "body_hash", "job_payload"]
 
@@ -32,7 +32,9 @@ class ArticleOptionsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bullets: int | None = Field(default=None, ge=1, le=10, description="bullets in the summary")
+    bullets: int | None = Field(
+        default=None, ge=BULLETS_MIN, le=BULLETS_MAX, description="bullets in the summary"
+    )
     summary_mode: SummaryMode | None = None
     beam: int | None = Field(default=None, ge=1, le=16, description="beam size for translation")
     drop_unsupported: bool | None = Field(
@@ -61,7 +63,7 @@ class ArticleRequest(BaseModel):
     title: str | None = Field(default=None, max_length=2000)
     text: str
     source_lang: str = Field(
-        default="fr",
+        default=DEFAULT_SOURCE_LANG,
         description="ISO 639-1 code of the article's language, or auto to detect it per "
         "article and paragraph",
     )
@@ -92,34 +94,16 @@ def job_payload(request: ArticleRequest, *, max_chars: int) -> dict[str, Any]:
     """The job payload for ``request`` (the shape in this module's docstring).
 
     Raises :class:`EmptyText` for a blank text and :class:`TextTooLong` (with ``limit`` and
-    ``size``) for one over ``max_chars``.
+    ``size``) for a text and title over ``max_chars`` (:func:`validate_article`).
     """
-    check_text(request.text, max_chars=max_chars)
     title = request.title.strip() if request.title and request.title.strip() else None
+    validate_article(request.text, title, max_chars=max_chars)
     return {
         "article": {"title": title, "text": request.text, "source_lang": request.source_lang},
         "options": request.options.model_dump(exclude_none=True),
     }
 
 
-def check_text(text: str, *, max_chars: int, what: str = "text") -> None:
-    """Refuse a blank text, or one longer than ``max_chars`` characters."""
-    if not text.strip():
-        raise EmptyText(f"{what} is empty: send the article's text in the `text` field")
-    if len(text) > max_chars:
-        raise TextTooLong(
-            f"{what} has {len(text)} characters; the limit is {max_chars}",
-            limit=max_chars,
-            size=len(text),
-        )
-
-
 def body_hash(payload: dict[str, Any], priority: str) -> str:
-    """SHA-256 of the canonical JSON of what a job would run: equal requests, equal hash."""
-    canonical = json.dumps(
-        {"payload": payload, "priority": priority},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """The content hash of what a job would run: equal requests, equal hash."""
+    return content_hash({"payload": payload, "priority": priority})

@@ -20,7 +20,7 @@ from service.api.errors import SyncTimeout
 from service.api.jobs import IdempotencyKey, job_links, job_view, submit_article
 from service.api.payloads import ArticleRequest
 from service.errors import TextTooLong, UnsupportedLanguage
-from service.store import JobStore, Priority
+from service.jobs.store import JobStore, Priority
 
 __all__ = ["router", "wait_for_job"]
 
@@ -66,23 +66,25 @@ async def translate(
     """Translate a short article and answer with its finished job (``state`` says whether it
     succeeded; the result or the error is inside). Longer texts go to ``POST /v1/jobs``."""
     limit = min(settings.sync_max_chars, settings.max_article_chars)
-    if len(article.text) > limit:
+    try:
+        job, _ = await run_in_threadpool(
+            lambda: submit_article(
+                store,
+                settings,
+                article,
+                priority=Priority.INTERACTIVE,
+                idempotency_key=idempotency_key,
+                max_chars=limit,
+            )
+        )
+    except TextTooLong as exc:  # refused before anything is stored: say where it fits
+        size = exc.details["size"]
         raise TextTooLong(
-            f"text has {len(article.text)} characters; /v1/translate takes at most {limit}: "
-            "submit longer articles to POST /v1/jobs and poll GET /v1/jobs/{id}",
+            f"the article has {size} characters (text and title); /v1/translate takes at most "
+            f"{limit}: submit longer articles to POST /v1/jobs and poll GET /v1/jobs/{{id}}",
             limit=limit,
-            size=len(article.text),
-        )
-    job, _ = await run_in_threadpool(
-        lambda: submit_article(
-            store,
-            settings,
-            article,
-            priority=Priority.INTERACTIVE,
-            idempotency_key=idempotency_key,
-            max_chars=limit,
-        )
-    )
+            size=size,
+        ) from None
     view = await wait_for_job(store, job.id, settings.sync_timeout_s)
     if view is None:
         raise SyncTimeout(

@@ -1,0 +1,130 @@
+"""The article and its result: plain dataclasses, serialised to the JSON every surface
+returns (batch records, API responses), and :func:`validate_article`, the one check of an
+article's text that the API (at submission) and the pipeline both make.
+
+The ``source`` fields of ``sentences``, joined, give back the article text (whitespace
+aside): anyone can check that nothing was dropped with :func:`sources_cover_text`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from service.errors import EmptyText, TextTooLong
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article to translate. ``source_lang`` is an ISO 639-1 code."""
+
+    id: str
+    text: str
+    title: str | None = None
+    source_lang: str = "fr"
+
+
+def article_size(text: str, title: str | None = None) -> int:
+    """The characters an article counts against ``max_article_chars``: text and title."""
+    return len(text) + len(title or "")
+
+
+def validate_article(text: str, title: str | None = None, *, max_chars: int) -> None:
+    """Refuse an article no model run can help: a blank text (:class:`EmptyText`), or one
+    whose text and title together pass ``max_chars`` characters (:class:`TextTooLong`, with
+    ``limit`` and ``size``).
+
+    The API calls it before a job is stored and the pipeline before it translates, with the
+    same ``max_article_chars``: a job the API accepts never fails this check in the worker.
+    """
+    if not text.strip():
+        raise EmptyText("the article text is empty: send the article itself in the `text` field")
+    size = article_size(text, title)
+    if size > max_chars:
+        raise TextTooLong(
+            f"the article has {size} characters (text and title), over the limit of "
+            f"{max_chars} (PASSEUR_MAX_ARTICLE_CHARS): split it or raise the limit",
+            limit=max_chars,
+            size=size,
+        )
+
+
+@dataclass(frozen=True)
+class ArticleOptions:
+    """Per-request options; ``None`` means the settings' or the registry's default."""
+
+    beam: int | None = None
+    bullets: int | None = None
+    summary_mode: str | None = None
+    drop_unsupported: bool | None = None
+
+
+@dataclass
+class Flag:
+    """Something a reader should know: a cut, a suspicious output, a dropped bullet.
+
+    ``sentence`` indexes ``sentences`` (None for the title or the whole article).
+    """
+
+    code: str
+    sentence: int | None
+    detail: str
+
+
+@dataclass
+class SentenceResult:
+    paragraph: int
+    source: str
+    translation: str
+
+
+@dataclass
+class ParagraphResult:
+    source: str
+    translation: str
+
+
+@dataclass
+class Bullet:
+    text: str
+    sentences: list[int]
+
+
+@dataclass
+class TitleResult:
+    source: str
+    translation: str
+
+
+@dataclass
+class ArticleResult:
+    id: str
+    source_lang: str
+    target_lang: str = "en"
+    title: TitleResult | None = None
+    paragraphs: list[ParagraphResult] = field(default_factory=list)
+    sentences: list[SentenceResult] = field(default_factory=list)
+    bullets: list[Bullet] = field(default_factory=list)
+    models: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    flags: list[Flag] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    # For source_lang "auto": the detected language, confidence and per-paragraph languages.
+    language: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def failed(cls, article_id: str, source_lang: str, error: dict[str, Any]) -> ArticleResult:
+        return cls(id=article_id, source_lang=source_lang, error=error)
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def sources_cover_text(result: dict[str, Any], text: str) -> bool:
+    """True when the result's sentence sources, joined, are the article text (whitespace aside)."""
+    joined = "".join(s["source"] for s in result["sentences"])
+    return _SPACE.sub("", joined) == _SPACE.sub("", text)

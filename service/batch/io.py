@@ -1,0 +1,207 @@
+"""The batch script's inputs and outputs: files, folders, JSONL and stdin in; one JSON
+record (or a Markdown section) per article out, durable line by line so ``--resume`` can
+pick up after a crash."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from service.articles import Article, ArticleResult
+from service.errors import InputError, UnreadableInput
+from service.settings import DEFAULT_SOURCE_LANG
+
+INPUT_SUFFIXES = (".txt", ".jsonl")
+
+
+@dataclass
+class InputItem:
+    """An article to run, or the error that stops it before the pipeline."""
+
+    id: str
+    source_lang: str
+    article: Article | None = None
+    error: dict[str, Any] | None = None
+
+    def failed_result(self) -> ArticleResult:
+        """The record of an item that never reached the pipeline (``article`` is None)."""
+        return ArticleResult.failed(self.id, self.source_lang, self.error or {})
+
+
+def expand_paths(paths: Iterable[str]) -> list[Path | None]:
+    """Files to read in order; ``None`` stands for stdin. Folders are walked recursively
+    for ``.txt`` and ``.jsonl`` files. A missing path raises ``FileNotFoundError``."""
+    out: list[Path | None] = []
+    for raw in paths:
+        if raw == "-":
+            out.append(None)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in INPUT_SUFFIXES)
+            )
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {raw}")
+    return out
+
+
+def count_articles(files: list[Path | None]) -> int | None:
+    """Articles to expect, for the progress bar (None when reading stdin)."""
+    total = 0
+    for f in files:
+        if f is None:
+            return None
+        if f.suffix == ".jsonl":
+            with f.open("rb") as fh:
+                total += sum(1 for line in fh if line.strip())
+        else:
+            total += 1
+    return total
+
+
+def _decode(data: bytes, where: str) -> str:
+    if b"\x00" in data:
+        raise UnreadableInput(
+            f"{where} looks binary (it contains NUL bytes); give a UTF-8 text file"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableInput(
+            f"{where} is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "convert it first, e.g. `iconv -f latin1 -t utf-8`"
+        ) from exc
+
+
+def _jsonl_item(line: str, where: str, fallback_id: str, default_lang: str) -> InputItem:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        err: InputError = UnreadableInput(
+            f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"
+        )
+        return InputItem(fallback_id, default_lang, error=err.to_dict())
+    if not isinstance(obj, dict):
+        err = InputError(f"{where}: expected a JSON object with id, title, text")
+        return InputItem(fallback_id, default_lang, error=err.to_dict())
+    article_id = str(obj.get("id") or fallback_id)
+    lang = obj.get("source_lang") or default_lang
+    text, title = obj.get("text"), obj.get("title")
+    if not isinstance(text, str) or not isinstance(lang, str) or not isinstance(title, str | None):
+        err = InputError(f"{where}: `text` (and `title`, `source_lang` when given) must be strings")
+        return InputItem(article_id, str(lang), error=err.to_dict())
+    return InputItem(article_id, lang, Article(article_id, text, title, lang))
+
+
+def _items_from_text(
+    data: bytes, path_id: str, where: str, jsonl: bool, lang: str
+) -> Iterator[InputItem]:
+    try:
+        text = _decode(data, where)
+    except InputError as exc:
+        yield InputItem(path_id, lang, error=exc.to_dict())
+        return
+    if not jsonl:
+        yield InputItem(path_id, lang, Article(path_id, text, None, lang))
+        return
+    for lineno, line in enumerate(io.StringIO(text), start=1):
+        if line.strip():
+            yield _jsonl_item(line, f"{where} line {lineno}", f"{path_id}-{lineno}", lang)
+
+
+def iter_inputs(
+    files: list[Path | None], stdin: IO[bytes], default_lang: str = DEFAULT_SOURCE_LANG
+) -> Iterator[InputItem]:
+    """Every article of ``files`` in order; unreadable ones come as items with an error."""
+    for f in files:
+        if f is None:
+            data = stdin.read()
+            looks_jsonl = data.lstrip().startswith(b"{")
+            yield from _items_from_text(data, "stdin", "stdin", looks_jsonl, default_lang)
+            continue
+        try:
+            data = f.read_bytes()
+        except OSError as exc:
+            err = UnreadableInput(f"{f}: cannot read ({exc.strerror})")
+            yield InputItem(f.stem, default_lang, error=err.to_dict())
+            continue
+        yield from _items_from_text(data, f.stem, str(f), f.suffix == ".jsonl", default_lang)
+
+
+def done_ids(out: Path) -> set[str]:
+    """Ids already recorded in ``out``. A torn last line (a crash mid-write) is cut off
+    so the file stays valid JSONL."""
+    if not out.exists():
+        return set()
+    ids: set[str] = set()
+    good_bytes = 0
+    with out.open("rb") as fh:
+        for line in fh:
+            try:
+                ids.add(str(json.loads(line)["id"]))
+            except (ValueError, KeyError, TypeError):
+                break
+            good_bytes += len(line)
+    if good_bytes < out.stat().st_size:
+        with out.open("r+b") as fh:
+            fh.truncate(good_bytes)
+    return ids
+
+
+class JsonlWriter:
+    """One JSON record per line, flushed and fsynced per article."""
+
+    def __init__(self, fh: IO[str], *, durable: bool = False) -> None:
+        self.fh = fh
+        self.durable = durable  # fsync each record: a file that --resume will read
+
+    def write(self, result: ArticleResult) -> None:
+        self.fh.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        self.fh.flush()
+        if self.durable:
+            os.fsync(self.fh.fileno())
+
+
+class MarkdownWriter(JsonlWriter):
+    """A readable report: source beside translation, bullets, flags."""
+
+    def write(self, result: ArticleResult) -> None:
+        self.fh.write(render_markdown(result))
+        self.fh.flush()
+
+
+def render_markdown(result: ArticleResult) -> str:
+    lines = [f"## {result.id}", ""]
+    if result.error:
+        lines += [f"**Failed** (`{result.error['code']}`): {result.error['message']}", "", ""]
+        return "\n".join(lines)
+    if result.title:
+        lines += [f"**{result.title.translation}**", f"*{result.title.source}*", ""]
+    if result.bullets:
+        lines += ["Summary:", ""]
+        lines += [
+            f"- {b.text} (sentences {', '.join(str(i) for i in b.sentences)})"
+            for b in result.bullets
+        ]
+        lines.append("")
+    for para in result.paragraphs:
+        lines += [para.translation, "", f"> {para.source}", ""]
+    if result.flags:
+        lines += ["Flags:", ""]
+        for flag in result.flags:
+            where = "" if flag.sentence is None else f" (sentence {flag.sentence})"
+            lines.append(f"- `{flag.code}`{where}: {flag.detail}")
+        lines.append("")
+    models = ", ".join(
+        f"{k}: {v['name']}@{v['revision'][:12]}" for k, v in result.models.items() if v
+    )
+    lines += [f"*Models: {models}*", "", ""]
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""``passeur bench``: speed against transformers, a one-article-at-a-time peer and the
+engine alone, on architecture-identical random-weight models (:mod:`service.measure.bench`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from service.cli.common import EXIT_OK, UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    bn = sub.add_parser(
+        "bench", help="speed against transformers, a one-article-at-a-time peer and the engine"
+    )
+    bn.add_argument("--articles", type=int, help="articles per run (default 50; --quick 3)")
+    bn.add_argument("--repeat", type=int, help="repeats per run, medians reported (default 3)")
+    bn.add_argument(
+        "--quick", action="store_true", help="smoke check: 3 articles of 150 words, 1 repeat"
+    )
+    bn.add_argument("--runs", help="comma-separated: baseline,peer,inprocess,service,engine_limit")
+    bn.add_argument("--threads", type=int, help="threads for every run (default: all cores)")
+    bn.add_argument(
+        "--data", help="one French article a line, or JSONL with `text` (default: OrangeSum)"
+    )
+    bn.add_argument("--models-dir", help="where the random models are built (models/bench)")
+    bn.add_argument(
+        "--size",
+        choices=("full", "tiny"),
+        default="full",
+        help="full: the real architectures (default); tiny: for tests",
+    )
+    bn.add_argument("--json", help="also write the report to this file")
+    bn.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from service.measure.bench import RUN_NAMES, BenchOptions, format_table, run_bench
+
+    runs = tuple(r.strip() for r in args.runs.split(",") if r.strip()) if args.runs else RUN_NAMES
+    unknown = [r for r in runs if r not in RUN_NAMES]
+    if unknown:
+        raise UsageError(f"unknown run {', '.join(unknown)}; choose from {', '.join(RUN_NAMES)}")
+    if (args.articles is not None and args.articles < 1) or (args.repeat or 1) < 1:
+        raise UsageError("--articles and --repeat must be at least 1")
+    given = {
+        "runs": runs,
+        "size": args.size,
+        "threads": args.threads or 0,
+        "data": Path(args.data) if args.data else None,
+        **({"models_dir": Path(args.models_dir)} if args.models_dir else {}),
+    }
+    if args.quick:
+        options = BenchOptions.quick(articles=args.articles, **given)
+    else:
+        options = BenchOptions(articles=args.articles or 50, repeat=args.repeat or 3, **given)
+
+    def write(report: dict[str, object]) -> None:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    report = run_bench(options, on_run=write if args.json else None)
+    print(format_table(report))
+    if args.json:
+        write(report)
+        print(f"report written to {args.json}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,120 @@
+"""``passeur models``: list the registry, pull models at their pinned revisions (and
+convert them for CTranslate2), pin an entry to the hub's current commit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from service.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_compute_flags, settings_from
+from service.errors import PasseurError, UnknownModel
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="the model registry and cache").add_subparsers(
+        dest="models_command", required=True
+    )
+    ls = models.add_parser("list", help="registry entries and whether each is in the cache")
+    ls.set_defaults(func=cmd_models_list)
+    pl = models.add_parser("pull", help="download models at their pinned revisions")
+    pl.add_argument("names", nargs="*", help="registry names (default: all)")
+    pl.add_argument("--force", action="store_true", help="download again even if cached")
+    add_compute_flags(
+        pl,
+        device=False,
+        threads_help=None,
+        backend_help="convert for this backend after pulling "
+        "(default: PASSEUR_BACKEND, else each entry's)",
+    )
+    pl.set_defaults(func=cmd_models_pull)
+    pn = models.add_parser("pin", help="record the hub's current commit as an entry's revision")
+    pn.add_argument("names", nargs="+", help="registry names")
+    pn.set_defaults(func=cmd_models_pin)
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from service.wiring import load_registry
+
+    registry = load_registry(settings_from())
+    rows = [("name", "task", "pair", "hub id @ revision", "cached")]
+    for name in registry.names():
+        e = registry.entries[name]
+        rows.append(
+            (
+                name,
+                e.task,
+                e.pair,
+                f"{e.hub_id}@{e.revision[:12] if e.pinned else '(unpinned)'}",
+                "yes" if registry.is_cached(e) else "no",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"cache folder: {registry.cache_dir}")
+    return EXIT_OK
+
+
+def _entries(registry, names: list[str]) -> list:
+    entries = []
+    for name in names:
+        entry = registry.lookup(name)
+        if entry is None:
+            raise UnknownModel(
+                f"unknown model {name!r}; registry names: {', '.join(registry.names())}"
+            )
+        entries.append(entry)
+    return entries
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    from service.engines.build import prepare_backend
+    from service.registry import pull
+    from service.wiring import load_registry
+
+    settings = settings_from()
+    registry = load_registry(settings)
+    entries = _entries(registry, args.names or registry.names())
+    failed = 0
+    for entry in entries:
+        if not entry.pinned and not args.names:
+            print(f"skipped {entry.name}: no pinned revision (`passeur models pin {entry.name}`)")
+            continue
+        try:
+            report = pull(registry, entry, force=args.force)
+        except Exception as exc:  # noqa: BLE001 - network errors come in many types
+            print(f"failed {entry.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if report.skipped:
+            print(f"skipped {entry.name}: already in {report.path} (--force to download again)")
+        else:
+            print(f"pulled {entry.name}: {', '.join(report.downloaded)} -> {report.path}")
+        try:
+            path, now = prepare_backend(
+                registry.resolve(entry.name, entry.task),
+                registry.cache_dir,
+                backend=args.backend or settings.backend,
+                compute_type=args.compute_type or settings.compute_type,
+                force=args.force,
+            )
+        except PasseurError as exc:
+            print(f"failed to convert {entry.name}: {exc.message}", file=sys.stderr)
+            failed += 1
+            continue
+        if path is not None:
+            done = "converted" if now else "skipped conversion of"
+            print(f"{done} {entry.name} for CTranslate2 -> {path}")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def cmd_models_pin(args: argparse.Namespace) -> int:
+    from service.registry import pin
+    from service.wiring import load_registry
+
+    settings = settings_from()
+    registry = load_registry(settings)
+    for entry in _entries(registry, args.names):
+        sha = pin(settings.registry_path, entry)
+        print(f"pinned {entry.name} to {entry.hub_id}@{sha} in {settings.registry_path}")
+    return EXIT_OK

@@ -1,0 +1,272 @@
+"""Language identification per article and per paragraph, with lingua restricted to the
+configured languages.
+
+One lingua call per paragraph. A paragraph is clear when it has at least ``min_chars``
+letters and its best language reaches ``min_confidence``. The article's language is the
+one most of its clear paragraphs are in, counted in letters; each paragraph then takes
+that language as its prior: an unclear paragraph gets it with ``fallback=True``, a clear
+paragraph in another language (an English quotation in a French article) keeps its own.
+An article with no clear paragraph is judged as one text, and failing that gets
+``default`` with ``fallback=True``.
+
+Thresholds, measured on FLORES-200 devtest (9 languages x 1012 sentences) and on word
+prefixes of its sentences, high-accuracy mode:
+
+- ``MIN_CONFIDENCE = 0.5`` (the best language is more likely than all the others
+  together): 7 of lingua's 18 wrong guesses on the 9,108 sentences fall below it, and
+  0.23 % of its right ones. A sentence judged with its own language as prior stays right
+  99.88 % of the time (99.80 % with no threshold); with another prior (a quotation),
+  99.57 %. Raising it to 0.6 moves these to 99.93 % and 99.39 %.
+- ``MIN_LETTERS = 10``: with 5-9 letters lingua is right 74 % of the time and still
+  wrong on 8 % of what clears the threshold; the article language is the better bet.
+
+High-accuracy mode, not low: 99.80 % against 99.20 % on single sentences, and its
+confidences are calibrated on short text ("Angela Merkel": nl 0.31, where low mode says
+nl 0.77), which is what the fallback rests on. It costs about 0.6 ms of CPU a sentence
+(0.27 in low mode; the same 1.1 ms in both for a 730-character paragraph), 2 s of CPU to
+load and about 235 MiB once per process (0.1 s and 20 MiB in low mode). Preloading the
+models (``with_preloaded_language_models``) loads no faster and takes 12 MiB more.
+
+Limit: on long text lingua's confidence saturates, so a paragraph in a language outside
+the set (Polish, Danish) is given the nearest configured language with confidence near
+1.0; only short text in such a language falls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+
+from service.errors import ConfigError
+from service.settings import DEFAULT_LANGUAGES, DEFAULT_SOURCE_LANG
+from service.text.segmentation import split_paragraphs
+
+__all__ = [
+    "DEFAULT_LANGUAGES",
+    "MIN_CONFIDENCE",
+    "MIN_LETTERS",
+    "ArticleLanguage",
+    "LanguageIdentifier",
+    "ParagraphLanguage",
+    "supported_languages",
+]
+
+log = logging.getLogger(__name__)
+
+MIN_CONFIDENCE = 0.5
+MIN_LETTERS = 10
+# Lingua's confidence is saturated long before this many characters; the cap bounds the
+# cost of a huge paragraph, since lingua's grows with the text.
+SAMPLE_CHARS = 1000
+_WARM_UP = "Warm up every language model once before the first article."
+
+
+@dataclass(frozen=True)
+class ParagraphLanguage:
+    """The language of one paragraph; ``confidence`` is the detector's for ``lang``
+    (0.0 when the paragraph was too short to ask)."""
+
+    index: int
+    lang: str
+    confidence: float
+    fallback: bool  # too short or ambiguous: the article's language was used
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "lang": self.lang,
+            "confidence": round(self.confidence, 4),
+            "fallback": self.fallback,
+        }
+
+
+@dataclass(frozen=True)
+class ArticleLanguage:
+    """The language of an article and of each of its paragraphs.
+
+    ``confidence`` is the letter-weighted mean of the paragraphs' confidence in ``lang``:
+    an article with a long quotation in another language scores lower than a uniform one.
+    """
+
+    lang: str
+    confidence: float
+    paragraphs: list[ParagraphLanguage] = field(default_factory=list)
+    fallback: bool = False  # no clear language: ``default`` was used
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lang": self.lang,
+            "confidence": round(self.confidence, 4),
+            "fallback": self.fallback,
+            "paragraphs": [p.to_dict() for p in self.paragraphs],
+        }
+
+
+def supported_languages() -> list[str]:
+    """ISO 639-1 codes lingua can be restricted to."""
+    return sorted(lang.iso_code_639_1.name.lower() for lang in Language.all())
+
+
+def _letters(text: str) -> int:
+    return sum(map(str.isalpha, text))
+
+
+def _sample(text: str) -> str:
+    if len(text) <= SAMPLE_CHARS:
+        return text
+    cut = text.rfind(" ", 0, SAMPLE_CHARS)
+    return text[: cut if cut > 0 else SAMPLE_CHARS]
+
+
+class LanguageIdentifier:
+    """Detects the language of articles and paragraphs among ``languages``.
+
+    Construction only checks the arguments; the lingua detector (about 230 MiB, 1-2 s)
+    is built by ``load()`` or on first use, once, safely across threads. Lingua shares
+    its models between detectors, so several identifiers in one process cost the same.
+    """
+
+    def __init__(
+        self,
+        languages: Sequence[str] = DEFAULT_LANGUAGES,
+        *,
+        default: str = DEFAULT_SOURCE_LANG,
+        min_confidence: float = MIN_CONFIDENCE,
+        min_chars: int = MIN_LETTERS,
+    ) -> None:
+        codes = list(dict.fromkeys(code.strip().lower() for code in languages))
+        supported = supported_languages()
+        unknown = [code for code in codes if code not in supported]
+        if unknown:
+            raise ConfigError(
+                f"unknown language code(s) {', '.join(unknown)}; "
+                f"supported ISO 639-1 codes: {', '.join(supported)}"
+            )
+        if len(codes) < 2:
+            raise ConfigError(f"language identification needs at least two languages, got {codes}")
+        default = default.strip().lower()
+        if default not in codes:
+            raise ConfigError(f"default language {default!r} is not one of {', '.join(codes)}")
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+        if min_chars < 0:
+            raise ConfigError(f"min_chars must be 0 or more, got {min_chars}")
+        self.languages = tuple(codes)
+        self.default = default
+        self.min_confidence = min_confidence
+        self.min_chars = min_chars  # counted in letters: digits and punctuation say nothing
+        self._detector: LanguageDetector | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Build the detector and load its models now rather than on the first article."""
+        self._get_detector()
+
+    def _get_detector(self) -> LanguageDetector:
+        if self._detector is None:
+            with self._lock:
+                if self._detector is None:
+                    self._detector = self._build()
+        return self._detector
+
+    def _build(self) -> LanguageDetector:
+        began = time.perf_counter()
+        langs = [
+            Language.from_iso_code_639_1(IsoCode639_1.from_str(code)) for code in self.languages
+        ]
+        detector = LanguageDetectorBuilder.from_languages(*langs).build()
+        # Lingua loads its models lazily; one short text loads them all, once.
+        detector.compute_language_confidence_values(_WARM_UP)
+        log.info(
+            "language detector for %s loaded in %.1f s",
+            ",".join(self.languages),
+            time.perf_counter() - began,
+        )
+        return detector
+
+    def _scores(self, text: str, letters: int | None = None) -> dict[str, float] | None:
+        """Confidence per configured language, or None when ``text`` is too short to judge."""
+        if (_letters(text) if letters is None else letters) < max(self.min_chars, 1):
+            return None
+        values = self._get_detector().compute_language_confidence_values(_sample(text))
+        return {v.language.iso_code_639_1.name.lower(): float(v.value) for v in values}
+
+    def _decide(
+        self, scores: dict[str, float] | None, prior: str | None
+    ) -> tuple[str, float, bool]:
+        fallback = prior or self.default
+        if scores is None:
+            return fallback, 0.0, True
+        # On a tie the prior wins.
+        lang = max(scores, key=lambda code: (scores[code], code == fallback))
+        if scores[lang] < self.min_confidence or scores[lang] == 0.0:
+            return fallback, scores.get(fallback, 0.0), True
+        return lang, scores[lang], False
+
+    def _check_prior(self, prior: str | None) -> None:
+        if prior is not None and prior not in self.languages:
+            raise ValueError(
+                f"prior {prior!r} is not one of the configured languages: "
+                f"{', '.join(self.languages)}"
+            )
+
+    def detect(self, text: str, *, prior: str | None = None) -> tuple[str, float, bool]:
+        """``(lang, confidence, fallback)`` for one text. Text that is too short or
+        ambiguous gets ``prior`` (or ``default``) and ``fallback=True``."""
+        self._check_prior(prior)
+        return self._decide(self._scores(text), prior)
+
+    def detect_article(self, text: str, paragraphs: Sequence[str] | None = None) -> ArticleLanguage:
+        """The article's language, then each paragraph's with the article's as prior.
+
+        ``paragraphs`` defaults to ``split_paragraphs(text)``; pass them when the caller
+        has split the article already, so that the indexes match its own.
+        """
+        if paragraphs is None:
+            paragraphs = [p.text for p in split_paragraphs(text)]
+        letters = [_letters(p) for p in paragraphs]
+        scored = [self._scores(p, n) for p, n in zip(paragraphs, letters, strict=True)]
+        lang, confidence, fallback = self._article_language(letters, scored, paragraphs, text)
+        return ArticleLanguage(
+            lang,
+            confidence,
+            [ParagraphLanguage(i, *self._decide(s, lang)) for i, s in enumerate(scored)],
+            fallback,
+        )
+
+    def _article_language(
+        self,
+        letters: list[int],
+        scored: list[dict[str, float] | None],
+        paragraphs: Sequence[str],
+        text: str,
+    ) -> tuple[str, float, bool]:
+        """The language of most of the clear paragraphs, counted in letters.
+
+        Its confidence is the letter-weighted mean of every judged paragraph's confidence
+        in it, so an article with a long quotation scores below a uniform one without
+        falling back. With no clear paragraph, the paragraphs are judged as one text.
+        """
+        votes: Counter[str] = Counter()
+        mass = dict.fromkeys(self.languages, 0.0)
+        total = 0
+        for weight, scores in zip(letters, scored, strict=True):
+            if scores is None:
+                continue
+            total += weight
+            for code, value in scores.items():
+                mass[code] += value * weight
+            lang, _, fallback = self._decide(scores, None)
+            if not fallback:
+                votes[lang] += weight
+        if votes:
+            lang = max(votes, key=lambda code: (votes[code], code == self.default))
+            return lang, mass[lang] / total, False
+        return self._decide(self._scores("\n".join(paragraphs) if paragraphs else text), None)

@@ -1,0 +1,280 @@
+"""``passeur bench``: Passeur against the alternatives, side by side, on random-weight
+models with the exact shapes of the real ones (a benchmark, not a test).
+
+Five runs share the articles, the thread count and the beam (4):
+
+- ``baseline``: transformers float32 as a competent user writes it;
+- ``peer``: CTranslate2 int8, one article at a time;
+- ``inprocess``: the batch script's path (``Pipeline.run_many``), CTranslate2 int8;
+- ``service``: ``passeur serve`` with one worker, N jobs over HTTP;
+- ``engine_limit``: the same work in the fewest CTranslate2 calls.
+
+Output lengths are forced (:mod:`service.measure.bench_support`) by the benchmark's own
+wrapping of the backends the product builds. In-process runs each get a fresh process
+(:mod:`service.measure.bench_runs`), so each peak memory is its own; the service run is in
+:mod:`service.measure.bench_service`, the report in :mod:`service.measure.bench_report`.
+This process imports neither torch nor CTranslate2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from service.errors import InputError
+from service.measure.bench_report import brief, format_table, machine, ratios, summarise_run
+from service.measure.bench_setup import RunSpec, quiet_libraries
+from service.measure.data import EVAL_DATA_ENV, eval_data_dir
+from service.measure.devmodels import Size
+from service.settings import default_models_dir
+
+# format_table comes with the report (bench_report); `passeur bench` prints it from here.
+__all__ = [
+    "RUN_NAMES",
+    "BenchOptions",
+    "bench_models",
+    "format_table",
+    "load_articles",
+    "run_bench",
+]
+
+log = logging.getLogger("passeur.bench")
+
+RUN_NAMES = ("baseline", "peer", "inprocess", "service", "engine_limit")
+QUICK_ARTICLES = 3
+QUICK_WORDS = 150  # quick articles are cut to their first words: a smoke check, not figures
+QUICK_INTERACTIVE = 2
+ORANGESUM = Path("fr_news_orangesum") / "summaries_abstracts_source_documents.txt"
+_TOKENIZER_ARTICLES_FROM = 1000  # OrangeSum articles used to train the tokenizers: the tail
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What ``passeur bench`` runs; see ``passeur bench --help``."""
+
+    articles: int = 50
+    repeat: int = 3
+    threads: int = 0  # 0: every core this process may use
+    runs: tuple[str, ...] = RUN_NAMES
+    size: Size = "full"
+    models_dir: Path = field(default_factory=lambda: default_models_dir() / "bench")
+    data: Path | None = None
+    beam: int = 4
+    max_words: int | None = None  # cut every article to its first words
+    interactive: int = 10
+    backlog: int = 50
+    batch_articles: int = 8
+    engine_batch_size: int = 0  # 0: tried on a sample of the segments
+    engine_batch_type: str = "examples"
+    isolate: bool = True  # each in-process run in a fresh process
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> BenchOptions:
+        """A smoke check: a few short articles, one repeat, a short interactive check
+        (behind one queued job)."""
+        articles = overrides.pop("articles", None) or QUICK_ARTICLES
+        return cls(
+            articles=articles,
+            repeat=1,
+            max_words=QUICK_WORDS,
+            interactive=QUICK_INTERACTIVE,
+            backlog=1,
+            **overrides,
+        )
+
+
+def load_articles(path: Path, count: int, *, skip: int = 0) -> list[str]:
+    """Articles ``skip`` to ``skip + count`` of ``path``: one article a line, or JSONL
+    objects with a ``text`` field."""
+    if not path.is_file():
+        raise InputError(
+            f"no such file: {path}; pass --data FILE (one article a line, or JSONL with "
+            f"`text`) or set {EVAL_DATA_ENV} to the folder holding {ORANGESUM}"
+        )
+    texts = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                text = json.loads(line).get("text")
+            except (ValueError, AttributeError) as exc:
+                raise InputError(f"{path} line {number}: not a JSON object with `text`") from exc
+            if not isinstance(text, str):
+                raise InputError(f"{path} line {number}: `text` must be a string")
+            line = text
+        texts.append(line.strip())
+    texts = texts[skip : skip + count]
+    if len(texts) < count and skip == 0:
+        raise InputError(f"{path} holds {len(texts)} articles, fewer than the {count} asked for")
+    return texts
+
+
+def _lines(path: Path, start: int = 0, stop: int | None = None) -> list[str]:
+    if not path.is_file():
+        return []
+    return [t for t in path.read_text(encoding="utf-8").splitlines()[start:stop] if t.strip()]
+
+
+def _english_documents(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line)
+    return [str(row.get("document", "")) for row in rows if row.get("document")]
+
+
+def bench_models(models_dir: Path, size: Size, data_dir: Path) -> tuple[Path, Path]:
+    """The random Marian and BART folders (built on the first call, then reused).
+
+    Full-size tokenizers are trained on in-domain text so that token counts per sentence
+    are realistic: FLORES-200 French and the tail of OrangeSum for the source side,
+    FLORES-200 English and XSum documents for the English side. Tiny ones use the built-in
+    sample (fast, for tests).
+    """
+    from service.measure.devmodels import build_bart, build_marian
+
+    folder = models_dir.resolve() / size
+    french = english = None
+    if size == "full":
+        french = _lines(data_dir / "flores200_devtest" / "fra_Latn.devtest") + _lines(
+            data_dir / ORANGESUM, _TOKENIZER_ARTICLES_FROM
+        )
+        english = _lines(data_dir / "flores200_devtest" / "eng_Latn.devtest") + (
+            _english_documents(data_dir / "en_summaries" / "xsum_test_1000.jsonl")
+        )
+        if not french or not english:
+            log.warning(
+                "no training text under %s: tokenizers trained on the built-in sample split "
+                "words about twice as finely as the real ones (set %s)",
+                data_dir,
+                EVAL_DATA_ENV,
+            )
+            french = english = None
+    started = time.perf_counter()
+    marian = build_marian(
+        folder / "opus-mt-fr-en", size=size, source_texts=french, target_texts=english
+    )
+    bart = build_bart(folder / "distilbart-cnn-12-6", size=size, texts=english)
+    log.info("bench models ready in %.1f s under %s", time.perf_counter() - started, folder)
+    return marian, bart
+
+
+def _child(spec: RunSpec, isolate: bool) -> dict[str, Any]:
+    """One run, in a fresh process (``isolate``) or in this one."""
+    if not isolate:
+        from service.measure.bench_runs import execute
+
+        return execute(spec)
+    with tempfile.TemporaryDirectory(prefix="passeur-bench-") as tmp:
+        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        spec_path.write_text(json.dumps(asdict(spec), ensure_ascii=False), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PASSEUR_")}
+        env["PASSEUR_BENCH_LOG_LEVEL"] = logging.getLevelName(logging.getLogger().level)
+        cmd = [sys.executable, "-m", "service.measure.bench_runs", str(spec_path), str(out_path)]
+        done = subprocess.run(cmd, env=env, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"the {spec.run} run failed (exit {done.returncode}); see above")
+        result: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
+        return result
+
+
+def run_bench(
+    options: BenchOptions, on_run: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Build the models, run the chosen runs, return the report (see the README).
+
+    ``on_run(report)`` gets the report so far after each run (``"partial": true``), so a
+    long benchmark stopped half-way keeps the runs it finished."""
+    from service.measure.bench_service import (
+        ServiceSpec,
+        interactive_texts,
+        run_service,
+        service_support,
+    )
+
+    unknown = [r for r in options.runs if r not in RUN_NAMES]
+    if unknown:
+        raise InputError(f"unknown run {', '.join(unknown)}; choose from {', '.join(RUN_NAMES)}")
+    quiet_libraries()
+    started = time.perf_counter()
+    report: dict[str, Any] = {"machine": machine()}
+    data_dir = eval_data_dir()
+    data = options.data or data_dir / ORANGESUM
+    articles = load_articles(data, options.articles)
+    if options.max_words:
+        articles = [" ".join(text.split()[: options.max_words]) for text in articles]
+    extra = load_articles(data, options.interactive, skip=options.articles) or articles
+    threads = options.threads or len(os.sched_getaffinity(0))
+    marian, bart = bench_models(options.models_dir, options.size, data_dir)
+    cache = options.models_dir.resolve() / "cache"
+    base = RunSpec(
+        run="plan",
+        marian=str(marian),
+        bart=str(bart),
+        cache_dir=str(cache),
+        articles=articles,
+        threads=threads,
+        beam=options.beam,
+        repeat=options.repeat,
+        batch_articles=options.batch_articles,
+        engine_batch_size=options.engine_batch_size,
+        engine_batch_type=options.engine_batch_type,
+    )
+    config = {k: v for k, v in asdict(base).items() if k not in ("run", "articles", "plan")}
+    report["config"] = {
+        **config,
+        "articles": len(articles),
+        "data": str(data),
+        "size": options.size,
+        "max_words": options.max_words,
+        "runs": list(options.runs),
+        "forced_lengths": "translation ceil(1.2 x source tokens), summary 70 per window",
+    }
+    log.info("planning %d articles", len(articles))
+    plan = _child(base, options.isolate)
+    report["plan"] = {k: v for k, v in plan.items() if k not in ("segments", "windows")}
+    runs: dict[str, Any] = {}
+    for name in options.runs:
+        log.info(
+            "run %s: %d articles x %d, %d threads", name, len(articles), options.repeat, threads
+        )
+        if name == "service":
+            why = service_support()
+            if why:
+                log.warning("service run skipped: %s", why)
+                runs[name] = {"skipped": why}
+                continue
+            spec = ServiceSpec(
+                marian=str(marian),
+                bart=str(bart),
+                cache_dir=str(cache),
+                articles=articles,
+                interactive_texts=interactive_texts(extra, options.interactive),
+                threads=threads,
+                beam=options.beam,
+                repeat=options.repeat,
+                batch_articles=options.batch_articles,
+                backlog=options.backlog,
+            )
+            raw = run_service(spec)
+        else:
+            spec_plan = plan if name == "engine_limit" else None
+            raw = _child(replace(base, run=name, plan=spec_plan), options.isolate)
+        runs[name] = summarise_run(raw, len(articles))
+        log.info("run %s done: %s", name, brief(runs[name]))
+        if on_run and len(runs) < len(options.runs):
+            on_run({**report, "runs": dict(runs), "partial": True})
+    report["runs"] = runs
+    report["ratios"] = ratios(runs)
+    report["duration_s"] = round(time.perf_counter() - started, 1)
+    report["machine"]["load_average_at_end"] = list(os.getloadavg())
+    return report
