@@ -1,6 +1,7 @@
 """The article and its result: plain dataclasses, serialised to the JSON every surface
 returns (batch records, API responses), and :func:`validate_article`, the one check of an
-article's text that the API (at submission) and the pipeline both make.
+article's text that the API (at submission), the batch script's inputs and the pipeline all
+make (:func:`check_text` is its first step, on each text field alone).
 
 The ``source`` fields of ``sentences``, joined, give back the article text (whitespace
 aside): anyone can check that nothing was dropped with :func:`sources_cover_text`.
@@ -12,7 +13,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.errors import EmptyText, TextTooLong
+from service.errors import EmptyText, InvalidText, TextTooLong
+
+# Characters that show nothing. A text made only of these and whitespace is empty: soft
+# hyphen, Mongolian vowel separator, zero-width space, non-joiner and joiner, left-to-right
+# and right-to-left marks, word joiner, invisible operators, byte order mark.
+INVISIBLE_CHARS = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+_BLANK = re.compile(f"[\\s{INVISIBLE_CHARS}]*")
 
 
 @dataclass(frozen=True)
@@ -30,16 +37,48 @@ def article_size(text: str, title: str | None = None) -> int:
     return len(text) + len(title or "")
 
 
-def validate_article(text: str, title: str | None = None, *, max_chars: int) -> None:
-    """Refuse an article no model run can help: a blank text (:class:`EmptyText`), or one
-    whose text and title together pass ``max_chars`` characters (:class:`TextTooLong`, with
-    ``limit`` and ``size``).
+def is_blank(text: str) -> bool:
+    """True when ``text`` shows nothing: whitespace and :data:`INVISIBLE_CHARS` only."""
+    return _BLANK.fullmatch(text) is not None
 
-    The API calls it before a job is stored and the pipeline before it translates, with the
-    same ``max_article_chars``: a job the API accepts never fails this check in the worker.
+
+def check_text(value: str, field: str = "text") -> None:
+    """Refuse text that UTF-8 cannot encode (:class:`InvalidText`, with ``field`` and the
+    ``position`` of the first bad character, counted in characters from 0).
+
+    Only a lone surrogate does that: JSON's ``"\\ud800"`` escape not followed by its low
+    half. Such text reaches no store, hash or file: each would fail on it.
     """
-    if not text.strip():
-        raise EmptyText("the article text is empty: send the article itself in the `text` field")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidText(
+            f"the article {field} has a lone surrogate (U+{ord(value[exc.start]):04X}) at "
+            f"position {exc.start}: send Unicode text; in JSON a \\ud800-\\udbff escape must "
+            "be followed by a \\udc00-\\udfff one",
+            field=field,
+            position=exc.start,
+        ) from None
+
+
+def validate_article(text: str, title: str | None = None, *, max_chars: int) -> None:
+    """Refuse an article no model run can help: text or title with a lone surrogate
+    (:class:`InvalidText`, :func:`check_text`), a text that shows nothing (:class:`EmptyText`,
+    :func:`is_blank`), or one whose text and title together pass ``max_chars`` characters
+    (:class:`TextTooLong`, with ``limit`` and ``size``).
+
+    The API calls it before a job is stored, the batch script on each input and the pipeline
+    before it translates, with the same ``max_article_chars``: a job the API accepts never
+    fails this check in the worker.
+    """
+    check_text(text, "text")
+    if title is not None:
+        check_text(title, "title")
+    if is_blank(text):
+        raise EmptyText(
+            "the article text is empty (whitespace or invisible characters only): send the "
+            "article itself in the `text` field"
+        )
     size = article_size(text, title)
     if size > max_chars:
         raise TextTooLong(

@@ -52,6 +52,12 @@ class EmptyText(InputError):
     code = "empty_text"
 
 
+class InvalidText(InputError):
+    """Text that is not Unicode that UTF-8 can encode: a lone surrogate (``"\\ud800"``)."""
+
+    code = "invalid_text"
+
+
 class TextTooLong(InputError):
     code = "text_too_long"
 

@@ -7,11 +7,15 @@ environment or touches the disk at import time.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.errors import ConfigError
 
 # The choices of a setting are written once, as a Literal; the tuples are for the CLI's
 # choices and for error messages.
@@ -109,7 +113,20 @@ class Settings(BaseSettings):
     sync_max_chars: int = Field(default=5000, ge=1)
     sync_timeout_s: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # uvicorn closes a connection idle this long after an answer; it has no timeout for a
+    # request's head or body: a reverse proxy sets those (README, "HTTP hardening...").
+    keep_alive_s: int = Field(default=5, ge=1, le=300)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     api_keys: str = Field(default="", repr=False)  # comma-separated; empty: the API is open
+    # -- tenants, admission and stopping (README: Security, Operations) --------------
+    # Each API key is a tenant ("KEY" or "NAME:KEY"); this key sees every tenant's jobs.
+    admin_key: str = Field(default="", repr=False)
+    max_queued: int = Field(default=10_000, ge=0)  # queued jobs in the store (0: no bound)
+    max_queued_per_tenant: int = Field(default=1_000, ge=0)  # queued jobs per key (0: none)
+    rate_per_minute: int = Field(default=600, ge=0)  # submissions per key and minute (0: none)
+    # /v1/translate's estimate of one interactive job's run time until it has measured some.
+    sync_job_s: float = Field(default=2.0, gt=0)
+    stop_grace_s: float = Field(default=30.0, ge=0)  # how long a stop waits for running jobs
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -148,4 +165,42 @@ class Settings(BaseSettings):
 
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return list(parse_api_keys(self.api_keys))
+
+    @property
+    def api_tenants(self) -> dict[str, str]:
+        """API key -> the name of its tenant (see :func:`parse_api_keys`); raises
+        :class:`ConfigError` for a malformed list (``passeur serve`` asks at start)."""
+        return parse_api_keys(self.api_keys)
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether /v1 wants a key: some API key or the admin key is configured."""
+        return bool(self.api_key_list or self.admin_key.strip())
+
+
+ADMIN_TENANT = "admin"  # the tenant of the jobs the admin key submits
+_TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def parse_api_keys(value: str) -> dict[str, str]:
+    """``"k1,alice:k2,alice:k3"`` -> {key: tenant}. A named key (``NAME:KEY``) belongs to
+    NAME, so a tenant keeps its jobs across a key rotation; an unnamed key is its own
+    tenant, named ``key-`` and the start of its SHA-256 (stable, and not the key)."""
+    tenants: dict[str, str] = {}
+    entries = [item.strip() for item in value.split(",") if item.strip()]
+    for n, item in enumerate(entries, 1):
+        # Messages name the entry by its position: never a key, nor a part of one.
+        name, sep, key = item.partition(":")
+        if not sep:
+            name, key = "key-" + hashlib.sha256(item.encode()).hexdigest()[:12], item
+        name, key = name.strip(), key.strip()
+        if not key or not _TENANT_NAME.match(name) or name == ADMIN_TENANT:
+            raise ConfigError(
+                f"PASSEUR_API_KEYS: entry {n} is not KEY or NAME:KEY; a NAME is 1 to 64 "
+                "letters, digits, '.', '_' or '-' (and not 'admin', the admin key's tenant)"
+            )
+        if tenants.get(key, name) != name:
+            raise ConfigError(f"PASSEUR_API_KEYS: entry {n} gives a key to a second tenant")
+        tenants[key] = name
+    return tenants

@@ -10,7 +10,9 @@ German; a language whose model is not pulled fails that article with the pull co
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import signal
 import threading
@@ -206,6 +208,9 @@ def store_options(settings: Settings):  # -> StoreOptions (jobs/ imported when u
 
 
 INTERACTIVE_IDLE_S = 0.05  # longest pause between two claims of an idle interactive worker
+# A stopping worker finishes its jobs for this share of the grace period, then hands back
+# what is still running, so that it is gone before the supervisor's kill at the end.
+HANDBACK_SHARE = 2 / 3
 
 
 def run_worker(settings: Settings, wrap: Wrap | None = None) -> int:
@@ -229,10 +234,14 @@ def run_worker(settings: Settings, wrap: Wrap | None = None) -> int:
         interactive_only=settings.interactive_only,
         # An interactive worker looks for work often: its jobs are someone waiting.
         idle_max_s=INTERACTIVE_IDLE_S if settings.interactive_only else 0.5,
+        handback_after_s=settings.stop_grace_s * HANDBACK_SHARE,
     )
     stop = threading.Event()
+    loading = True
 
     def on_signal(signum: int, frame: object) -> None:
+        if loading:  # nothing leased yet: stop now rather than after loading the models
+            raise SystemExit(0)
         if stop.is_set():  # second signal: give the current job back now
             worker.release_now.set()
         stop.set()
@@ -242,6 +251,7 @@ def run_worker(settings: Settings, wrap: Wrap | None = None) -> int:
     log.info("worker %s on %s", worker.name, settings.store_url)
     try:
         worker.load()
+        loading = False
         worker.run(stop)
     finally:
         store.close()
@@ -250,10 +260,18 @@ def run_worker(settings: Settings, wrap: Wrap | None = None) -> int:
 
 def serve(settings: Settings, worker_command: list[str] | None = None) -> int:
     """The API on ``host:port`` and ``settings.workers`` worker processes on one store, each
-    running ``worker_command`` (default: ``python -m service.cli worker``)."""
+    running ``worker_command`` (default: ``python -m service.cli worker``).
+
+    SIGTERM or SIGINT stops it cleanly, and it returns 0: the API stops accepting
+    connections and answers those in flight (a ``/v1/translate`` still waiting gets 503
+    and its job is cancelled), while the workers finish or hand back their jobs within
+    ``stop_grace_s``; what still runs then is killed, and every worker is reaped before
+    this returns. A second signal makes the workers hand their jobs back at once.
+    """
     import uvicorn
 
     from service.api import create_app
+    from service.api.admission import admission
     from service.jobs.store import open_store
     from service.jobs.supervisor import Supervisor, worker_envs
 
@@ -263,14 +281,43 @@ def serve(settings: Settings, worker_command: list[str] | None = None) -> int:
             "memory:// lives in one process and workers are processes: use a sqlite:/// store "
             "(the default) or --workers 0"
         )
+    settings.api_tenants  # noqa: B018 - a malformed PASSEUR_API_KEYS fails before anything starts
     if settings.workers:
         plan_models(settings, registry)  # fail before starting anything
     store = open_store(settings.store_url, store_options(settings))
+    app = create_app(settings, store)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        http="h11",  # not httptools: only h11 bounds what a request's head may buffer
+        timeout_keep_alive=settings.keep_alive_s,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_graceful_shutdown=max(1, math.ceil(settings.stop_grace_s)),
+    )
+    server = _server(config)
+    state = admission(app)
     supervisor = None
     if settings.workers:
-        supervisor = Supervisor(worker_envs(settings), worker_command)
+        supervisor = Supervisor(worker_envs(settings), worker_command, settings.stop_grace_s)
+
+    def on_signal(signum: int, frame: object) -> None:
+        # Flags only (no lock, no I/O): the server's loop, the routes and the supervisor
+        # thread each look at theirs within 0.1 s.
+        if server.should_exit:
+            server.force_exit = True  # a second signal: close connections now
+        server.should_exit = True
+        state.stopping = True
+        if supervisor:
+            supervisor.request_stop()
+
+    # Ours for the whole life of serve (the server leaves them alone, see _server), so a
+    # signal during start-up or during the workers' stop is handled the same way.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if supervisor:
         supervisor.start()
-    app = create_app(settings, store)
     log.info(
         "API on http://%s:%d, store %s, %d worker(s) and %d interactive worker(s)",
         settings.host,
@@ -280,11 +327,25 @@ def serve(settings: Settings, worker_command: list[str] | None = None) -> int:
         settings.interactive_workers if settings.workers else 0,
     )
     try:
-        uvicorn.run(
-            app, host=settings.host, port=settings.port, log_level=settings.log_level.lower()
-        )
+        server.run()
     finally:
+        state.stopping = True
         if supervisor:
             supervisor.stop()
         store.close()
+    log.info("stopped")
     return 0
+
+
+def _server(config: Any) -> Any:
+    """A uvicorn server that leaves signals to :func:`serve`: uvicorn's own handling
+    re-raises the signal once it has shut down, which would end this process before its
+    workers are stopped and reaped."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # serve() installed its handlers, for its whole life
+
+    return Server(config)

@@ -198,4 +198,4 @@ def test_metrics_parse_and_add_up(client: TestClient, store: MemoryJobStore) -> 
     assert m['passeur_stage_seconds_sum{stage="translation"}'] == 3.0
     assert m['passeur_stage_seconds_sum{stage="summarisation"}'] == 1
     labels = {re.sub(r"=.*", "", k.partition("{")[2]) for k in m if "{" in k}
-    assert labels == {"state", "stage", "outcome"}  # none a client chooses
+    assert labels == {"state", "stage", "outcome", "reason"}  # none a client chooses

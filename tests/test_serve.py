@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(tiny_marian: Path, db: Path, port: int) -> Iterator[subprocess.Popen]:
+def serve(tiny_marian: Path, db: Path, port: int, **env_extra: str) -> Iterator[subprocess.Popen]:
     env = {
         **os.environ,
         "PASSEUR_CACHE_DIR": str(db.parent / "cache"),
@@ -34,6 +35,7 @@ def serve(tiny_marian: Path, db: Path, port: int) -> Iterator[subprocess.Popen]:
         "PASSEUR_BEAM": "1",
         "PASSEUR_THREADS": "1",
         "PASSEUR_LOG_LEVEL": "WARNING",
+        **env_extra,
     }
     cmd = [
         sys.executable,
@@ -235,3 +237,73 @@ def test_kill_9_mid_job_loses_nothing(tiny_marian: Path, tmp_path: Path) -> None
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
     assert rows == len(ids)
+
+
+def _exists(process: tuple[int, str]) -> bool:
+    """True while the process exists in any state, a zombie too (its pid not reused)."""
+    pid, started = process
+    try:
+        return _stat(pid)[19] == started
+    except OSError:
+        return False
+
+
+def test_sigterm_stops_workers_within_the_grace_and_no_job_is_lost_or_run_twice(
+    tiny_marian: Path, tmp_path: Path
+) -> None:
+    """SIGTERM during work: the server exits 0 within the grace period, after its workers
+    finished or handed back their jobs and were reaped (none left running, none a zombie);
+    restarted, it finishes every job well within a lease, each delivered once."""
+    db = tmp_path / "jobs.db"
+    lease_s, grace_s = 60, 6
+    timing = {
+        "PASSEUR_LEASE_S": str(lease_s),
+        "PASSEUR_STOP_GRACE_S": str(grace_s),
+        # One short job at a time: each ends (or reaches a batch boundary, where it can be
+        # handed back) well within the grace, whatever the machine's load.
+        "PASSEUR_CLAIM_LIMIT": "1",
+    }
+    text = " ".join((SAMPLES / "sncf-trafic.txt").read_text(encoding="utf-8").split()[:40])
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve(tiny_marian, db, port, **timing) as first:
+        _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
+        workers = [_identity(pid) for pid in _workers(first)]
+        ids = [httpx.post(f"{base}/v1/jobs", json={"text": text}).json()["id"] for _ in range(6)]
+        _wait(
+            lambda: any(httpx.get(f"{base}/v1/jobs/{i}").json()["state"] == "running" for i in ids),
+            30,
+            "a running job",
+        )
+        asked = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        code = first.wait(lease_s)
+        stopped_in = time.monotonic() - asked
+        left = [pid for pid, started in workers if _exists((pid, started))]
+    assert code == 0
+    assert not left, f"worker processes {left} outlived their server"
+    assert stopped_in < grace_s + 3, f"the stop took {stopped_in:.1f} s"
+    with sqlite3.connect(db) as conn:
+        states = dict(conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"))
+    assert states.get("running", 0) == 0, states  # finished, or handed back to the queue
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve(tiny_marian, db, port, **timing):
+        restarted = time.monotonic()
+        _wait(
+            lambda: all(
+                httpx.get(f"{base}/v1/jobs/{i}").json()["state"] in ("succeeded", "failed", "dead")
+                for i in ids
+            ),
+            lease_s,
+            "every job to finish within a lease of the restart",
+        )
+        finished_in = time.monotonic() - restarted
+        jobs = [httpx.get(f"{base}/v1/jobs/{i}").json() for i in ids]
+    assert [j["state"] for j in jobs] == ["succeeded"] * len(ids)
+    # A job given back is not a delivery: once each means none waited for a lost lease.
+    assert [j["deliveries"] for j in jobs] == [1] * len(ids)
+    assert finished_in < lease_s
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == len(ids)

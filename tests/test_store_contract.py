@@ -30,8 +30,11 @@ from service.jobs.store import (
     JobStore,
     MemoryJobStore,
     Priority,
+    QueueBounds,
+    QueueFull,
     SQLiteJobStore,
     StoreOptions,
+    TenantQueueFull,
     open_store,
     rules,
 )
@@ -501,6 +504,105 @@ def test_purge_expired_leaves_tombstones(store: JobStore, clock: FakeClock) -> N
         store.get(done.job.id)
 
 
+# -- tenants and admission bounds ------------------------------------------------------
+
+
+def test_a_tenant_sees_gets_and_cancels_only_its_own_jobs(store: JobStore) -> None:
+    alice = [store.submit({"n": n}, tenant="alice")[0] for n in range(2)]
+    bob, _ = store.submit({"n": 9}, tenant="bob")
+    assert store.get(alice[0].id).tenant == "alice"  # no tenant given: every job (workers)
+    assert store.get(alice[0].id, tenant="alice").payload == {"n": 0}
+    with pytest.raises(JobNotFound):
+        store.get(alice[0].id, tenant="bob")
+    with pytest.raises(JobNotFound):
+        store.cancel(alice[0].id, tenant="bob")
+    assert store.get(alice[0].id).state is JobState.QUEUED  # the refused cancel did nothing
+    assert [j.id for j in store.list(tenant="alice")] == [alice[1].id, alice[0].id]
+    assert [j.id for j in store.list(tenant="bob")] == [bob.id]
+    assert store.list(tenant="carol") == []
+    assert len(store.list()) == 3
+    assert store.cancel(bob.id, tenant="bob").state is JobState.CANCELLED
+    assert [j.id for j in store.list(JobState.QUEUED, tenant="alice")] == [
+        alice[1].id,
+        alice[0].id,
+    ]
+    assert store.list(JobState.QUEUED, tenant="bob") == []
+    assert [j.id for j in store.list(JobState.CANCELLED, tenant="bob")] == [bob.id]
+
+
+def test_idempotency_keys_are_scoped_to_their_tenant(store: JobStore) -> None:
+    alice, created_a = store.submit({"n": 1}, idempotency_key="k", body_hash="h1", tenant="alice")
+    bob, created_b = store.submit({"n": 2}, idempotency_key="k", body_hash="h2", tenant="bob")
+    assert created_a and created_b and alice.id != bob.id  # no conflict, no shared job
+    again, created = store.submit({"n": 2}, idempotency_key="k", body_hash="h2", tenant="bob")
+    assert not created and again.id == bob.id
+    with pytest.raises(IdempotencyConflict):
+        store.submit({"n": 3}, idempotency_key="k", body_hash="h3", tenant="alice")
+    opened, created = store.submit({"n": 4}, idempotency_key="k", body_hash="h4")
+    assert created and opened.tenant == "" and store.counts()["queued"] == 3
+
+
+def test_a_purged_job_of_another_tenant_is_not_found(store: JobStore, clock: FakeClock) -> None:
+    store.submit({}, tenant="alice")
+    lease = claim_one(store)
+    store.complete(lease.job.id, lease.token, {})
+    clock.advance(OPTIONS.result_ttl_s + 1)
+    assert store.purge_expired() == 1
+    with pytest.raises(JobExpired):
+        store.get(lease.job.id, tenant="alice")
+    with pytest.raises(JobNotFound):
+        store.get(lease.job.id, tenant="bob")
+
+
+def test_queue_bounds_refuse_new_jobs_and_record_nothing(store: JobStore) -> None:
+    bounds = QueueBounds(max_queued=3, max_queued_per_tenant=2)
+    store.submit({}, tenant="alice", bounds=bounds, idempotency_key="a1", body_hash="h")
+    store.submit({}, tenant="alice", bounds=bounds)
+    with pytest.raises(TenantQueueFull) as tenant_full:
+        store.submit({}, tenant="alice", bounds=bounds)
+    assert tenant_full.value.details == {"limit": 2, "size": 2}
+    # A replay of an accepted request is answered whatever the bounds.
+    replay, created = store.submit(
+        {}, tenant="alice", bounds=bounds, idempotency_key="a1", body_hash="h"
+    )
+    assert not created and replay.tenant == "alice"
+    store.submit({}, tenant="bob", bounds=bounds)
+    with pytest.raises(QueueFull) as full:
+        store.submit({}, tenant="carol", bounds=bounds)
+    assert full.value.details == {"limit": 3, "size": 3}
+    assert store.counts()["queued"] == 3 and store.list(tenant="carol") == []
+    # Running jobs are no longer queued: their room goes to new ones.
+    store.claim("w1", limit=2)
+    store.submit({}, tenant="alice", bounds=bounds)
+    store.submit({}, tenant="carol", bounds=bounds)
+    assert store.counts()["queued"] == 3
+
+
+def test_a_job_queued_again_counts_against_its_tenant_again(
+    store: JobStore, clock: FakeClock
+) -> None:
+    bounds = QueueBounds(max_queued_per_tenant=1)
+    store.submit({}, tenant="alice", bounds=bounds)
+    lease = claim_one(store)
+    store.submit({}, tenant="alice", bounds=bounds)  # the first one runs
+    store.claim("w2")
+    assert store.release(lease.job.id, lease.token)  # back in the queue
+    with pytest.raises(TenantQueueFull):
+        store.submit({}, tenant="alice", bounds=bounds)
+    store.cancel(lease.job.id)
+    store.submit({}, tenant="alice", bounds=bounds)
+
+
+def test_waiting_counts_runnable_jobs_of_one_priority(store: JobStore) -> None:
+    for _ in range(3):
+        store.submit({}, priority=INTERACTIVE)
+    store.submit({}, priority=BATCH)
+    assert store.waiting(INTERACTIVE, 10) == 3 and store.waiting(BATCH, 10) == 1
+    assert store.waiting(INTERACTIVE, 2) == 2
+    store.claim("w1", limit=1, interactive_only=True)
+    assert store.waiting(INTERACTIVE, 10) == 2
+
+
 # -- SQLite only ---------------------------------------------------------------------
 
 
@@ -508,12 +610,51 @@ def test_sqlite_file_is_wal_and_versioned(tmp_path: Path) -> None:
     SQLiteJobStore(tmp_path / "jobs.db").close()
     db = sqlite3.connect(tmp_path / "jobs.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     db.execute("PRAGMA user_version = 99")
     db.commit()
     db.close()
     with pytest.raises(ConfigError, match="newer"):
         SQLiteJobStore(tmp_path / "jobs.db")
+
+
+# The jobs table of schema 1 (before tenants), as Passeur 1 wrote it.
+_V1_JOBS = """CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL, priority INTEGER NOT NULL, payload TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0, progress TEXT NOT NULL DEFAULT '{}', result TEXT,
+    error TEXT, idempotency_key TEXT UNIQUE, body_hash TEXT, lease_token TEXT,
+    lease_expires_at REAL, worker TEXT, not_before REAL NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0, started_at REAL, finished_at REAL,
+    expires_at REAL)"""
+
+
+def test_sqlite_file_of_schema_1_is_migrated_with_its_jobs(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "jobs.db")
+    db.executescript(
+        f"""{_V1_JOBS};
+        CREATE TABLE tombstones (id TEXT PRIMARY KEY, purged_at REAL NOT NULL) WITHOUT ROWID;
+        CREATE TABLE workers (name TEXT PRIMARY KEY, seen_at REAL NOT NULL, info TEXT NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+        INSERT INTO jobs (id, state, priority, payload, created_at, updated_at, idempotency_key,
+                          body_hash)
+        VALUES ('{"a" * 32}', 'queued', 1, '{{"n": 1}}', 1, 1, 'k', 'h');
+        INSERT INTO tombstones VALUES ('{"b" * 32}', 1);
+        PRAGMA user_version = 1;"""
+    )
+    db.close()
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    old = store.get("a" * 32)
+    assert old.payload == {"n": 1} and old.tenant == "" and old.state is JobState.QUEUED
+    again, created = store.submit({"n": 1}, idempotency_key="k", body_hash="h")
+    assert not created and again.id == old.id  # its key still holds for the open API
+    mine, created = store.submit({"n": 2}, idempotency_key="k", body_hash="x", tenant="t")
+    assert created and store.list(tenant="t") == [mine]
+    with pytest.raises(JobExpired):
+        store.get("b" * 32, tenant="t")  # a tombstone without an owner: expired for anyone
+    assert [lease.job.id for lease in store.claim("w", limit=5)] == [old.id, mine.id]
+    store.close()
+    assert sqlite3.connect(tmp_path / "jobs.db").execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_sqlite_stores_on_one_file_share_jobs(tmp_path: Path, clock: FakeClock) -> None:

@@ -1,4 +1,9 @@
-"""``/v1/jobs``: submit an article, follow it, list jobs, cancel one."""
+"""``/v1/jobs``: submit an article, follow it, list jobs, cancel one.
+
+A job belongs to the tenant (API key) that submitted it: other tenants get 404 for it and
+do not see it in lists, and Idempotency-Keys are the tenant's own (see
+:mod:`service.api.deps`). A submission past the queue bounds is refused before anything
+is stored (:mod:`service.api.admission`)."""
 
 from __future__ import annotations
 
@@ -6,17 +11,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from service.api.deps import SettingsDep, StoreDep, json_body
+from service.api.deps import (
+    AdmissionDep,
+    Caller,
+    CallerDep,
+    GuardedRoute,
+    SettingsDep,
+    StoreDep,
+    json_body,
+)
+from service.api.errors import JOB_ERRORS, LIST_ERRORS, SUBMIT_ERRORS
 from service.api.payloads import ArticleRequest, JobAccepted, body_hash, job_payload
 from service.errors import UnsupportedLanguage
 from service.idempotency import MAX_KEY_CHARS
-from service.jobs.store import Job, JobState, JobStore, Priority
+from service.jobs.store import Job, JobState, JobStore, Priority, QueueBounds
 from service.registry import supported_sources
 from service.settings import Settings
 
 __all__ = ["IdempotencyKey", "job_links", "job_view", "router", "submit_article"]
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=GuardedRoute)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -36,8 +50,14 @@ def job_links(job_id: str) -> dict[str, str]:
 
 
 def job_view(job: Job) -> dict[str, Any]:
-    """A job as the API shows it: :meth:`Job.public` plus whether a cancel is pending."""
-    return {**job.public(), "cancel_requested": job.cancel_requested, "links": job_links(job.id)}
+    """A job as the API shows it: :meth:`Job.public` plus whether a cancel is pending and
+    its tenant (null when the API is open)."""
+    return {
+        **job.public(),
+        "cancel_requested": job.cancel_requested,
+        "tenant": job.tenant or None,
+        "links": job_links(job.id),
+    }
 
 
 def check_language(settings: Settings, code: str) -> None:
@@ -65,12 +85,17 @@ def submit_article(
     *,
     priority: Priority,
     idempotency_key: str | None,
+    caller: Caller,
+    bounds: QueueBounds | None,
     max_chars: int | None = None,
 ) -> tuple[Job, bool]:
-    """Validate ``article`` and record its job durably; returns (job, created).
+    """Validate ``article`` and record its job durably for the caller's tenant; returns
+    (job, created).
 
-    The same idempotency key with the same canonical body returns the job already recorded
-    (created False); another body under that key raises ``IdempotencyConflict`` (409).
+    The same idempotency key of the same tenant with the same canonical body returns the
+    job already recorded (created False); another body under that key raises
+    ``IdempotencyConflict`` (409). Past ``bounds`` the store raises ``TenantQueueFull``
+    (429) or ``QueueFull`` (503) and records nothing.
     """
     payload = job_payload(article, max_chars=max_chars or settings.max_article_chars)
     check_language(settings, article.source_lang)
@@ -79,6 +104,8 @@ def submit_article(
         priority=priority,
         idempotency_key=idempotency_key,
         body_hash=body_hash(payload, priority.name.lower()) if idempotency_key else None,
+        tenant=caller.tenant,
+        bounds=bounds,
     )
 
 
@@ -88,9 +115,7 @@ def submit_article(
     dependencies=[Depends(json_body)],
     responses={
         200: {"description": "the job already submitted under this Idempotency-Key"},
-        409: {"description": "the Idempotency-Key was used for another body"},
-        413: {"description": "body over the size limit"},
-        422: {"description": "invalid fields, empty text or text over the character limit"},
+        **SUBMIT_ERRORS,
     },
 )
 def create_job(
@@ -98,11 +123,19 @@ def create_job(
     response: Response,
     store: StoreDep,
     settings: SettingsDep,
+    caller: CallerDep,
+    admission: AdmissionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     """Queue one article. The 202 comes only once the job is committed to the store."""
     job, created = submit_article(
-        store, settings, article, priority=Priority.BATCH, idempotency_key=idempotency_key
+        store,
+        settings,
+        article,
+        priority=Priority.BATCH,
+        idempotency_key=idempotency_key,
+        caller=caller,
+        bounds=admission.bounds,
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -110,29 +143,33 @@ def create_job(
     return JobAccepted(id=job.id, state=job.state.value, links=job_links(job.id))
 
 
-@router.get("/{job_id}")
-def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
-    """State, progress, timestamps and, once succeeded, the result (404 unknown, 410 expired)."""
-    return job_view(store.get(job_id))
+@router.get("/{job_id}", responses=JOB_ERRORS)
+def get_job(job_id: str, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
+    """State, progress, timestamps and, once succeeded, the result (404 unknown or another
+    tenant's, 410 expired)."""
+    return job_view(store.get(job_id, tenant=caller.scope))
 
 
-@router.get("")
+@router.get("", responses=LIST_ERRORS)
 def list_jobs(
     store: StoreDep,
+    caller: CallerDep,
     state: Annotated[JobState | None, Query(description="only jobs in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Jobs, newest first, without their results (fetch one job for its result)."""
+    """The caller's jobs (every tenant's for the admin key), newest first, without their
+    results (fetch one job for its result)."""
     jobs = []
-    for job in store.list(state, limit):
+    for job in store.list(state, limit, tenant=caller.scope):
         view = job_view(job)
         view.pop("result")
         jobs.append(view)
     return {"jobs": jobs}
 
 
-@router.delete("/{job_id}")
-def cancel_job(job_id: str, store: StoreDep) -> dict[str, Any]:
+@router.delete("/{job_id}", responses=JOB_ERRORS)
+def cancel_job(job_id: str, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
     """Cancel: a queued job never starts; a running one stops within one batch
-    (``cancel_requested`` is true until it does); a finished job is returned unchanged."""
-    return job_view(store.cancel(job_id))
+    (``cancel_requested`` is true until it does); a finished job is returned unchanged.
+    Another tenant's job is 404, untouched."""
+    return job_view(store.cancel(job_id, tenant=caller.scope))

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import ModelsInfoDep, SettingsDep, StoreDep
+from service.api.deps import AdmissionDep, ModelsInfoDep, SettingsDep, StoreDep
 from service.api.metrics import CONTENT_TYPE, render_metrics
 from service.jobs.store import JobStore
 from service.registry import load_registry
@@ -128,9 +128,11 @@ def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
 
 
 @probes.get("/metrics", response_class=PlainTextResponse)
-def metrics(store: StoreDep, settings: SettingsDep) -> PlainTextResponse:
+def metrics(store: StoreDep, settings: SettingsDep, admission: AdmissionDep) -> PlainTextResponse:
     """Prometheus text: jobs by state, queue depth, workers, jobs done, tokens generated
     (translations, summaries) and time per pipeline stage (the last three summed over the
-    live workers)."""
-    text = render_metrics(store.counts(), store.workers(settings.heartbeat_max_age_s))
+    live workers), and this process's refusals by reason."""
+    text = render_metrics(
+        store.counts(), store.workers(settings.heartbeat_max_age_s), admission.refusals()
+    )
     return PlainTextResponse(text, media_type=CONTENT_TYPE)

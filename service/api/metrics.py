@@ -10,7 +10,9 @@ live workers report in their heartbeats, summed over them::
 
 The worker figures are counters since each worker started, summed over the workers alive
 now: a worker that stops takes its share with it (Prometheus' ``rate`` copes with resets).
-Labels are states and stage names only: never anything a client chooses.
+The refusals are this API process's own counters since it started, by reason (a fixed
+set: :data:`service.api.admission.REFUSAL_REASONS`).
+Labels are states, stage names and refusal reasons only: never anything a client chooses.
 """
 
 from __future__ import annotations
@@ -52,8 +54,13 @@ class _Families:
             self.lines.append(f"{name}{suffix}{labels} {_format(value)}")
 
 
-def render_metrics(counts: Mapping[str, int], workers: Mapping[str, Mapping[str, Any]]) -> str:
-    """The exposition text for the job ``counts`` and the live ``workers``' heartbeat infos."""
+def render_metrics(
+    counts: Mapping[str, int],
+    workers: Mapping[str, Mapping[str, Any]],
+    refusals: Mapping[str, int] | None = None,
+) -> str:
+    """The exposition text for the job ``counts``, the live ``workers``' heartbeat infos
+    and this process's admission ``refusals`` by reason."""
     out = _Families()
     out.family(
         "passeur_jobs",
@@ -132,4 +139,12 @@ def render_metrics(counts: Mapping[str, int], workers: Mapping[str, Mapping[str,
         "Time spent per pipeline stage by the live workers since they started.",
         samples,
     )
+    if refusals is not None:
+        out.family(
+            "passeur_refusals_total",
+            "counter",
+            "Requests this API process refused or gave up since it started, by reason "
+            "(rate_limited, tenant_queue_full, queue_full, overloaded, shutting_down, timeout).",
+            [("", f'{{reason="{r}"}}', float(n)) for r, n in sorted(refusals.items())],
+        )
     return "\n".join(out.lines) + "\n"

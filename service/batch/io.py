@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from service.articles import Article, ArticleResult
-from service.errors import InputError, UnreadableInput
+from service.articles import Article, ArticleResult, check_text
+from service.errors import InputError, InvalidText, UnreadableInput
 from service.settings import DEFAULT_SOURCE_LANG
 
 INPUT_SUFFIXES = (".txt", ".jsonl")
@@ -97,8 +97,41 @@ def _jsonl_item(line: str, where: str, fallback_id: str, default_lang: str) -> I
     text, title = obj.get("text"), obj.get("title")
     if not isinstance(text, str) or not isinstance(lang, str) or not isinstance(title, str | None):
         err = InputError(f"{where}: `text` (and `title`, `source_lang` when given) must be strings")
-        return InputItem(article_id, str(lang), error=err.to_dict())
+        lang = _encodable(str(lang), default_lang)
+        return InputItem(_encodable(article_id, fallback_id), lang, error=err.to_dict())
+    fields = {"id": article_id, "source_lang": lang, "title": title, "text": text}
+    try:
+        for name, value in fields.items():
+            if value is not None:
+                check_text(value, name)  # a lone surrogate would also stop the writer
+    except InvalidText as exc:
+        err = InvalidText(f"{where}: {exc.message}", **exc.details)
+        article_id, lang = _encodable(article_id, fallback_id), _encodable(lang, default_lang)
+        return InputItem(article_id, lang, error=err.to_dict())
     return InputItem(article_id, lang, Article(article_id, text, title, lang))
+
+
+def _file_name_text(name: str) -> str:
+    """``name`` as text UTF-8 can encode: the bytes of a file name that are not UTF-8 (which
+    Python keeps as lone surrogates) become U+FFFD, as a terminal would show them."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no file system made
+        raw = name.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def _is_encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _encodable(value: str, fallback: str) -> str:
+    """``value``, or ``fallback`` when UTF-8 cannot encode it (the record must be written)."""
+    return value if _is_encodable(value) else fallback
 
 
 def _items_from_text(
@@ -127,13 +160,15 @@ def iter_inputs(
             looks_jsonl = data.lstrip().startswith(b"{")
             yield from _items_from_text(data, "stdin", "stdin", looks_jsonl, default_lang)
             continue
+        # A file name that is not UTF-8 becomes the id and the place of the records.
+        path_id, where = _file_name_text(f.stem), _file_name_text(str(f))
         try:
             data = f.read_bytes()
         except OSError as exc:
-            err = UnreadableInput(f"{f}: cannot read ({exc.strerror})")
-            yield InputItem(f.stem, default_lang, error=err.to_dict())
+            err = UnreadableInput(f"{where}: cannot read ({exc.strerror})")
+            yield InputItem(path_id, default_lang, error=err.to_dict())
             continue
-        yield from _items_from_text(data, f.stem, str(f), f.suffix == ".jsonl", default_lang)
+        yield from _items_from_text(data, path_id, where, f.suffix == ".jsonl", default_lang)
 
 
 def done_ids(out: Path) -> set[str]:

@@ -58,7 +58,7 @@ class RemoteOptions:
     max_in_flight: int = 32
     article_options: dict[str, Any] = field(default_factory=dict)  # beam, bullets, summary_mode
     timeout_s: float = 30.0  # one HTTP request
-    retries: int = 8  # connection errors and 5xx, with backoff from 0.25 s to 8 s
+    retries: int = 8  # connection errors, 5xx and 429, with backoff from 0.25 s to 8 s
     poll_min_s: float = 0.2
     poll_max_s: float = 2.0
 
@@ -107,7 +107,8 @@ class _InFlight:
 
 
 class _Client:
-    """``httpx`` with the API key, retries on connection errors and 5xx, and the
+    """``httpx`` with the API key, retries on connection errors, 5xx and 429 (the
+    service's admission limits, waiting what its ``Retry-After`` says), and the
     service's JSON errors turned into dicts."""
 
     def __init__(self, options: RemoteOptions) -> None:
@@ -120,12 +121,13 @@ class _Client:
     def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         delay = 0.25
         for attempt in range(self.options.retries + 1):
+            after: float | None = None
             try:
                 response = self.http.request(method, path, **kw)
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code < 500:
+                if response.status_code < 500 and response.status_code != 429:
                     if response.status_code in (401, 403):
                         raise ConfigError(
                             f"{self.options.server} refused the request "
@@ -133,9 +135,11 @@ class _Client:
                         )
                     return response
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
+                after = _retry_after(response)
             if attempt < self.options.retries:
-                log.warning("%s %s: %s; retrying in %.1f s", method, path, problem, delay)
-                time.sleep(delay)
+                wait = delay if after is None else after
+                log.warning("%s %s: %s; retrying in %.1f s", method, path, problem, wait)
+                time.sleep(wait)
                 delay = min(delay * 2, 8.0)
         raise ServerUnavailable(
             f"{self.options.server} did not answer {method} {path} after "
@@ -145,6 +149,14 @@ class _Client:
 
     def close(self) -> None:
         self.http.close()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (at most a minute), if it gives some."""
+    try:
+        return min(max(float(response.headers["retry-after"]), 0.0), 60.0)
+    except (KeyError, ValueError):
+        return None
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:

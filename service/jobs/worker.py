@@ -4,8 +4,10 @@ the pipeline, renewing its leases and sending heartbeats from a keeper thread.
 It survives a bad job (logs it with the job id, records the error, goes on). A lease it
 lost (the job was cancelled, or it paused past the lease and another worker took over)
 stops that job at the next batch; the store refuses its late writes anyway. Signal
-handlers only set a flag: the first SIGTERM lets the current jobs finish, a second one
-gives them back to the queue.
+handlers only set a flag: the first SIGTERM lets the current jobs finish (and, past
+``handback_after_s``, gives back at the next batch what is still running), a second one
+gives them back at once. A job given back is queued again without counting a delivery, so
+another worker (or this one, restarted) takes it at once instead of one lease later.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class Worker:
         claim_limit: int = 1,
         peek_every_s: float = 1.0,
         interactive_only: bool = False,
+        handback_after_s: float | None = None,
     ) -> None:
         self.store = store
         self._load_pipeline = load_pipeline
@@ -106,6 +109,8 @@ class Worker:
         self.release_now = threading.Event()  # second SIGTERM: give jobs back
         self.peek_every_s = peek_every_s
         self.interactive_only = interactive_only  # leases interactive jobs only
+        self.handback_after_s = handback_after_s  # stopping this long: give jobs back
+        self._stop: threading.Event | None = None
         self._last_peek = 0.0
         self._nested = False
         self._held: dict[str, _Held] = {}
@@ -123,6 +128,7 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Lease and run jobs until ``stop`` is set; back off while the queue is empty."""
+        self._stop = stop
         if self.pipeline is None:
             self.load()
         idle = 0.02
@@ -270,8 +276,19 @@ class Worker:
     def _keep(self) -> None:
         renew_every = max(0.2, self.store.options.lease_s / 3)
         last_renew = last_beat = last_purge = 0.0
+        stopping_since: float | None = None
         while not self._keeper_stop.wait(0.2):
             now = time.monotonic()
+            if self._stop is not None and self._stop.is_set() and stopping_since is None:
+                stopping_since = now
+            if (
+                stopping_since is not None
+                and self.handback_after_s is not None
+                and now - stopping_since >= self.handback_after_s
+                and not self.release_now.is_set()
+            ):
+                log.info("worker %s: still busy while stopping, giving jobs back", self.name)
+                self.release_now.set()
             if now - last_renew >= renew_every:
                 last_renew = now
                 with self._lock:

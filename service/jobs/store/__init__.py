@@ -16,7 +16,10 @@ from service.jobs.store.base import (
     JobStore,
     Lease,
     Priority,
+    QueueBounds,
+    QueueFull,
     StoreOptions,
+    TenantQueueFull,
     wall_clock,
 )
 from service.jobs.store.memory import MemoryJobStore
@@ -33,8 +36,11 @@ __all__ = [
     "Lease",
     "MemoryJobStore",
     "Priority",
+    "QueueBounds",
+    "QueueFull",
     "SQLiteJobStore",
     "StoreOptions",
+    "TenantQueueFull",
     "open_store",
     "wall_clock",
 ]

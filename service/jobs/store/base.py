@@ -78,6 +78,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     expires_at: float | None = None
+    tenant: str = ""  # who submitted it (the API key's tenant; "" when the API is open)
 
     def public(self) -> dict[str, Any]:
         """What the API shows: no lease tokens, no payload text."""
@@ -95,6 +96,15 @@ class Job:
             "result": self.result,
             "error": self.error,
         }
+
+
+@dataclass(frozen=True)
+class QueueBounds:
+    """Admission bounds :meth:`JobStore.submit` checks in the same write as the insert, so
+    concurrent submissions cannot overshoot them. None: no bound."""
+
+    max_queued: int | None = None  # queued jobs in the whole store
+    max_queued_per_tenant: int | None = None  # queued jobs of the submitting tenant
 
 
 @dataclass(frozen=True)
@@ -118,8 +128,27 @@ class IdempotencyConflict(PasseurError):
     http_status = 409
 
 
+class QueueFull(PasseurError):
+    """The whole store holds ``max_queued`` queued jobs: the service is busy (503)."""
+
+    code = "queue_full"
+    http_status = 503
+
+
+class TenantQueueFull(PasseurError):
+    """The tenant holds ``max_queued_per_tenant`` queued jobs: that client must wait (429)."""
+
+    code = "tenant_queue_full"
+    http_status = 429
+
+
 class JobStore(Protocol):
-    """The contract every store keeps (tests/test_store_contract.py holds them to it)."""
+    """The contract every store keeps (tests/test_store_contract.py holds them to it).
+
+    Tenancy: every job belongs to the ``tenant`` that submitted it. The API's reads pass a
+    ``tenant`` to see only that tenant's jobs (another tenant's job is :class:`JobNotFound`),
+    or None to see every job (an admin, an open API, the workers).
+    """
 
     options: StoreOptions
 
@@ -130,18 +159,31 @@ class JobStore(Protocol):
         priority: Priority = Priority.BATCH,
         idempotency_key: str | None = None,
         body_hash: str | None = None,
+        tenant: str = "",
+        bounds: QueueBounds | None = None,
     ) -> tuple[Job, bool]:
-        """Durably record a queued job; returns (job, created). The same idempotency key
-        with the same body hash returns the existing job (created False); with another
-        body it raises :class:`IdempotencyConflict`."""
+        """Durably record a queued job owned by ``tenant``; returns (job, created). The
+        same idempotency key of the same tenant with the same body hash returns the
+        existing job (created False); with another body it raises
+        :class:`IdempotencyConflict`. Keys of two tenants never meet. A new job past
+        ``bounds`` raises :class:`QueueFull` or :class:`TenantQueueFull` (with ``limit``
+        and ``size``) and records nothing; a replayed key is answered whatever the bounds."""
         ...
 
-    def get(self, job_id: str) -> Job:
-        """The job; :class:`JobNotFound` if unknown, :class:`JobExpired` once purged."""
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """The job; :class:`JobNotFound` if unknown (or another tenant's),
+        :class:`JobExpired` once purged."""
         ...
 
-    def list(self, state: JobState | None = None, limit: int = 50) -> list[Job]:
-        """Newest first."""
+    def list(
+        self, state: JobState | None = None, limit: int = 50, *, tenant: str | None = None
+    ) -> builtins.list[Job]:
+        """Newest first; only ``tenant``'s jobs unless it is None."""
+        ...
+
+    def waiting(self, priority: Priority, cap: int) -> int:
+        """Queued jobs of ``priority`` whose backoff has passed (ready for a worker),
+        counted up to ``cap``: the queue a new job of that priority waits behind."""
         ...
 
     def claim(
@@ -175,9 +217,10 @@ class JobStore(Protocol):
         a delivery against it."""
         ...
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, tenant: str | None = None) -> Job:
         """queued -> cancelled at once; running -> cancel requested (the worker stops within
-        one batch and calls :meth:`finish_cancelled`); terminal jobs are returned unchanged."""
+        one batch and calls :meth:`finish_cancelled`); terminal jobs are returned unchanged.
+        Another tenant's job is :class:`JobNotFound`."""
         ...
 
     def finish_cancelled(self, job_id: str, token: str) -> bool: ...

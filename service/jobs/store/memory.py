@@ -21,6 +21,7 @@ from service.jobs.store.base import (
     JobState,
     Lease,
     Priority,
+    QueueBounds,
     StoreOptions,
     wall_clock,
 )
@@ -37,8 +38,8 @@ class MemoryJobStore:
         self._jobs: dict[str, Job] = {}
         self._seq: dict[str, int] = {}  # claim and list order when clocks tie
         self._counter = itertools.count()
-        self._by_key: dict[str, str] = {}
-        self._tombstones: dict[str, float] = {}
+        self._by_key: dict[tuple[str, str], str] = {}  # (tenant, idempotency key) -> id
+        self._tombstones: dict[str, tuple[float, str]] = {}  # id -> (purged at, tenant)
         self._workers: dict[str, tuple[float, dict[str, Any]]] = {}
         self._batch_credit = 0.0
 
@@ -49,40 +50,65 @@ class MemoryJobStore:
         priority: Priority = Priority.BATCH,
         idempotency_key: str | None = None,
         body_hash: str | None = None,
+        tenant: str = "",
+        bounds: QueueBounds | None = None,
     ) -> tuple[Job, bool]:
         """Record a queued job, or return the one already submitted under the key."""
         with self._lock:
             now = self._clock()
-            if idempotency_key is not None and idempotency_key in self._by_key:
-                existing = self._jobs[self._by_key[idempotency_key]]
+            key = (tenant, idempotency_key) if idempotency_key is not None else None
+            if key is not None and key in self._by_key:
+                existing = self._jobs[self._by_key[key]]
                 if rules.is_expired(existing, now):
                     self._purge(existing, now)  # the key is free again once its job is gone
                 else:
                     rules.check_same_body(existing, body_hash)
                     return copy.deepcopy(existing), False
-            job = rules.new_job(copy.deepcopy(payload), priority, idempotency_key, body_hash, now)
+            if bounds is not None:
+                queued = [j for j in self._jobs.values() if j.state is JobState.QUEUED]
+                mine = sum(1 for j in queued if j.tenant == tenant)
+                rules.check_bounds(bounds, len(queued), mine)
+            job = rules.new_job(
+                copy.deepcopy(payload), priority, idempotency_key, body_hash, now, tenant
+            )
             self._jobs[job.id] = job
             self._seq[job.id] = next(self._counter)
-            if idempotency_key is not None:
-                self._by_key[idempotency_key] = job.id
+            if key is not None:
+                self._by_key[key] = job.id
             return copy.deepcopy(job), True
 
-    def get(self, job_id: str) -> Job:
-        """The job; JobNotFound if unknown, JobExpired once past retention."""
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """The job; JobNotFound if unknown or another tenant's, JobExpired once past
+        retention."""
         with self._lock:
-            return copy.deepcopy(self._live(job_id, self._clock()))
+            return copy.deepcopy(self._live(job_id, self._clock(), tenant))
 
-    def list(self, state: JobState | None = None, limit: int = 50) -> builtins.list[Job]:
-        """Newest first, optionally one state only; expired jobs are left out."""
+    def list(
+        self, state: JobState | None = None, limit: int = 50, *, tenant: str | None = None
+    ) -> builtins.list[Job]:
+        """Newest first, optionally one state or one tenant only; expired jobs are left out."""
         with self._lock:
             now = self._clock()
             jobs = [
                 job
                 for job in self._jobs.values()
-                if (state is None or job.state is state) and not rules.is_expired(job, now)
+                if (state is None or job.state is state)
+                and (tenant is None or job.tenant == tenant)
+                and not rules.is_expired(job, now)
             ]
             jobs.sort(key=lambda job: (job.created_at, self._seq[job.id]), reverse=True)
             return [copy.deepcopy(job) for job in jobs[: max(limit, 0)]]
+
+    def waiting(self, priority: Priority, cap: int) -> int:
+        """Runnable queued jobs of ``priority``, up to ``cap``."""
+        with self._lock:
+            now = self._clock()
+            n = sum(
+                1
+                for job in self._jobs.values()
+                if job.priority is priority and rules.is_runnable(job, now)
+            )
+            return min(n, cap)
 
     def claim(
         self, worker: str, *, limit: int = 1, interactive_only: bool = False
@@ -147,11 +173,11 @@ class MemoryJobStore:
             job = self._jobs.get(job_id)
             return job is not None and rules.release(job, token, self._clock(), self.options)
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, tenant: str | None = None) -> Job:
         """Cancel (queued) or request a cancel (running); terminal jobs are unchanged."""
         with self._lock:
             now = self._clock()
-            job = self._live(job_id, now)
+            job = self._live(job_id, now, tenant)
             rules.cancel(job, now, self.options)
             return copy.deepcopy(job)
 
@@ -194,19 +220,21 @@ class MemoryJobStore:
             for job in expired:
                 self._purge(job, now)
             cutoff = now - rules.TOMBSTONE_TTL_S
-            self._tombstones = {k: t for k, t in self._tombstones.items() if t > cutoff}
+            self._tombstones = {k: t for k, t in self._tombstones.items() if t[0] > cutoff}
             self._workers = {k: v for k, v in self._workers.items() if v[0] > cutoff}
             return len(expired)
 
     def close(self) -> None:
         """Nothing to release."""
 
-    def _live(self, job_id: str, now: float) -> Job:
+    def _live(self, job_id: str, now: float, tenant: str | None = None) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
             if job_id in self._tombstones:
+                rules.check_owner(job_id, self._tombstones[job_id][1], tenant)
                 raise JobExpired(f"job {job_id} has expired and its result was deleted")
             raise JobNotFound(f"no job {job_id}")
+        rules.check_owner(job_id, job.tenant, tenant)
         if rules.is_expired(job, now):
             raise JobExpired(f"job {job_id} has expired and its result was deleted")
         return job
@@ -215,5 +243,5 @@ class MemoryJobStore:
         del self._jobs[job.id]
         del self._seq[job.id]
         if job.idempotency_key is not None:
-            self._by_key.pop(job.idempotency_key, None)
-        self._tombstones[job.id] = now
+            self._by_key.pop((job.tenant, job.idempotency_key), None)
+        self._tombstones[job.id] = (now, job.tenant)

@@ -53,6 +53,7 @@ from service.jobs.store.base import (
     JobState,
     Lease,
     Priority,
+    QueueBounds,
     StoreOptions,
 )
 from service.jobs.store.redis_connect import StoreUnavailable, connect, split_url, submit_durably
@@ -67,6 +68,7 @@ from service.jobs.store.redis_scripts import (
     Keys,
     decode_job,
     encode_job,
+    tomb_owner,
 )
 from service.jobs.store.redis_upkeep import RedisUpkeep
 
@@ -179,6 +181,7 @@ class RedisJobStore(RedisUpkeep):
             repr(job.expires_at) if newly_terminal else "",
             max(ttl_ms, 1),
             GROUP,
+            "1" if after is JobState.QUEUED else "0",
             *encode_job(job),
         ]
         keys = [
@@ -189,7 +192,8 @@ class RedisJobStore(RedisUpkeep):
             k.expiry,
             k.indexes[before],
             k.indexes[after],
-            k.idem(job.idempotency_key),
+            k.idem(job.idempotency_key, job.tenant),
+            k.tenant_queued(job.tenant),
         ]
         return int(self._write_script(keys=keys, args=args))
 
@@ -231,15 +235,19 @@ class RedisJobStore(RedisUpkeep):
         priority: Priority = Priority.BATCH,
         idempotency_key: str | None = None,
         body_hash: str | None = None,
+        tenant: str = "",
+        bounds: QueueBounds | None = None,
     ) -> tuple[Job, bool]:
-        """Record a queued job and its stream entry in one script, or return the job
-        already submitted under the idempotency key. With AOF on, waits until the write
-        is fsynced (``WAITAOF``, Redis >= 7.2) before returning."""
+        """Record a queued job and its stream entry in one script (which also checks the
+        bounds), or return the job already submitted under the tenant's idempotency key.
+        With AOF on, waits until the write is fsynced (``WAITAOF``, Redis >= 7.2)."""
         k = self._keys
+        idem = k.idem(idempotency_key, tenant)
+        limits = (bounds.max_queued, bounds.max_queued_per_tenant) if bounds else (None, None)
         for _ in range(MAX_ATTEMPTS):
             now = self._now()
             if idempotency_key is not None:
-                existing_id = self._r.get(k.idem(idempotency_key))
+                existing_id = self._r.get(idem)
                 if existing_id is not None:
                     stored = self._read(existing_id)
                     if stored is None or rules.is_expired(stored.job, now):
@@ -247,59 +255,43 @@ class RedisJobStore(RedisUpkeep):
                         continue
                     rules.check_same_body(stored.job, body_hash)
                     return stored.job, False
-            job = rules.new_job(payload, priority, idempotency_key, body_hash, now)
-            keys = [
-                k.job(job.id),
-                k.idem(idempotency_key),
-                k.queues[job.priority],
-                k.order,
-                k.indexes[JobState.QUEUED],
-                k.seq,
-            ]
-            args = [job.id, "1" if idempotency_key is not None else "0", *encode_job(job)]
-            created, self._aof = submit_durably(
-                self._r, self._submit, keys, args, aof=self._aof, wait_ms=self._wait_aof_ms
+            job = rules.new_job(payload, priority, idempotency_key, body_hash, now, tenant)
+            keys = [k.job(job.id), idem, k.queues[job.priority], k.order]
+            keys += [k.indexes[JobState.QUEUED], k.seq, k.tenant_order(tenant)]
+            keys.append(k.tenant_queued(tenant))
+            args = [job.id, "1" if idempotency_key is not None else "0"]
+            args += ["" if n is None else str(n) for n in limits]
+            outcome, self._aof = submit_durably(
+                self._r,
+                self._submit,
+                keys,
+                [*args, *encode_job(job)],
+                aof=self._aof,
+                wait_ms=self._wait_aof_ms,
             )
-            if created:
+            if int(outcome[0]) == -1:
+                rules.check_bounds(bounds, int(outcome[1]), int(outcome[2]))
+            if int(outcome[0]) == 1:
                 return job, True
         raise StoreUnavailable("too many concurrent submissions under one idempotency key")
 
-    def get(self, job_id: str) -> Job:
-        """The job; JobNotFound if unknown, JobExpired once past retention."""
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """The job; JobNotFound if unknown or another tenant's, JobExpired once past
+        retention."""
         _check_id(job_id)
         now = self._now()
         stored = self._read(job_id)
         expired = f"job {job_id} has expired and its result was deleted"
         if stored is None:
-            if self._r.exists(self._keys.tomb(job_id)):
+            tomb = self._r.get(self._keys.tomb(job_id))
+            if tomb is not None:
+                rules.check_owner(job_id, tomb_owner(tomb), tenant)
                 raise JobExpired(expired)
             raise JobNotFound(f"no job {job_id}")
+        rules.check_owner(job_id, stored.job.tenant, tenant)
         if rules.is_expired(stored.job, now):
             raise JobExpired(expired)
         return stored.job
-
-    def list(self, state: JobState | None = None, limit: int = 50) -> builtins.list[Job]:
-        """Newest first, optionally one state only; expired jobs are left out."""
-        now = self._now()
-        index = self._keys.order if state is None else self._keys.indexes[JobState(state)]
-        jobs: builtins.list[Job] = []
-        page = max(limit, 1) * 2
-        start = 0
-        while len(jobs) < limit:
-            ids = self._r.zrevrange(index, start, start + page - 1)
-            if not ids:
-                break
-            start += page
-            gone = []
-            for job_id, stored in zip(ids, self._read_many(ids), strict=True):
-                if stored is None:
-                    gone.append(job_id)  # its hash outlived its TTL (nobody purged it)
-                elif not rules.is_expired(stored.job, now):
-                    jobs.append(stored.job)
-            if gone:
-                self._r.zrem(index, *gone)
-                start -= len(gone)
-        return jobs[: max(limit, 0)]
 
     def claim(
         self, worker: str, *, limit: int = 1, interactive_only: bool = False
@@ -374,7 +366,7 @@ class RedisJobStore(RedisUpkeep):
             token = rules.new_lease_token()
             rules.grant_lease(job, worker, token, now, self.options)
             fields = encode_job(job)
-            keys.append(k.job(job.id))
+            keys += [k.job(job.id), k.tenant_queued(job.tenant)]
             args += [job.id, stored.version, stored.entry, 1 + int(job.priority)]
             args += [repr(job.lease_expires_at), job.deliveries, stored.seq, len(fields) // 2]
             args += fields
@@ -423,9 +415,9 @@ class RedisJobStore(RedisUpkeep):
             job_id, lambda job, now: rules.release(job, token, now, self.options), token=token
         )
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, tenant: str | None = None) -> Job:
         """Cancel (queued) or request a cancel (running); terminal jobs are unchanged."""
-        self.get(job_id)  # JobNotFound / JobExpired
+        self.get(job_id, tenant=tenant)  # JobNotFound / JobExpired
         seen: builtins.list[Job] = []
 
         def cancel(job: Job, now: float) -> bool:

@@ -74,16 +74,15 @@ def split_url(url: str, prefix: str) -> tuple[str, str]:
 
 def submit_durably(
     client: Any, script: Any, keys: list[str], args: list[Any], *, aof: bool | None, wait_ms: int
-) -> tuple[int, bool]:
+) -> tuple[list[Any], bool]:
     """Run the submit script; with AOF on, follow it on the same connection with
     ``WAITAOF 1 0 timeout`` (Redis >= 7.2) so the job is fsynced before a 202. Older
     servers answer "unknown command", and then ``appendfsync always`` is the promise.
-    Returns (1 if the job was created, whether to wait for the AOF next time)."""
+    Returns (the script's answer, whether to wait for the AOF next time)."""
     if aof is None:
         aof = aof_enabled(client)
     if not aof:
-        created, _ = script(keys=keys, args=args)
-        return int(created), False
+        return script(keys=keys, args=args), False
     pipe = client.pipeline(transaction=False)
     script(keys=keys, args=args, client=pipe)
     pipe.execute_command("WAITAOF", 1, 0, wait_ms)
@@ -92,7 +91,7 @@ def submit_durably(
         raise outcome
     if isinstance(waited, redis.ResponseError):
         log.info("WAITAOF unavailable (%s); relying on appendfsync", waited)
-        return int(outcome[0]), False
+        return outcome, False
     if isinstance(waited, Exception):
         raise waited
     if int(waited[0]) < 1:
@@ -100,4 +99,4 @@ def submit_durably(
             f"Redis did not fsync the job within {wait_ms} ms, so it was not "
             "acknowledged: retry with the same Idempotency-Key"
         )
-    return int(outcome[0]), True
+    return outcome, True

@@ -21,30 +21,44 @@ __all__ = [
     "Keys",
     "decode_job",
     "encode_job",
+    "tomb_owner",
+    "tomb_value",
 ]
 
 GROUP = "workers"  # the consumer group every worker reads the queues through
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Job))
 
-# KEYS: job, idem, queue, order, index(queued), seq.  ARGV: id, has_idem, field/value...
+# KEYS: job, idem, queue, order, index(queued), seq, tenant order, tenant queued.
+# ARGV: id, has_idem, max queued, max queued of the tenant ('' = no bound), field/value...
+# Returns {1, id} created, {0, id} the key's job, {-1, queued, tenant queued} over a bound.
 SUBMIT = """
 if ARGV[2] == '1' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {0, existing} end
 end
+if ARGV[3] ~= '' or ARGV[4] ~= '' then
+  local queued, mine = redis.call('ZCARD', KEYS[5]), redis.call('ZCARD', KEYS[8])
+  if (ARGV[3] ~= '' and queued >= tonumber(ARGV[3]))
+      or (ARGV[4] ~= '' and mine >= tonumber(ARGV[4])) then
+    return {-1, queued, mine}
+  end
+end
 local seq = redis.call('INCR', KEYS[6])
 local entry = redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])
-redis.call('HSET', KEYS[1], 'v', 1, 'seq', seq, 'entry', entry, unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'v', 1, 'seq', seq, 'entry', entry, unpack(ARGV, 5))
 if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'NX') end
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
 redis.call('ZADD', KEYS[5], seq, ARGV[1])
+redis.call('ZADD', KEYS[7], seq, ARGV[1])
+redis.call('ZADD', KEYS[8], seq, ARGV[1])
 return {1, ARGV[1]}
 """
 
-# KEYS: job, queue, leased, delayed, expiry, index(old state), index(new state), idem.
-# ARGV: version, token (JSON, '' = no lease to check), id, seq, drop entry, add entry,
-# renew as consumer, leased score, delayed score, expiry score, ttl ms, group, field/value...
+# KEYS: job, queue, leased, delayed, expiry, index(old state), index(new state), idem,
+# tenant queued.  ARGV: version, token (JSON, '' = no lease to check), id, seq, drop entry,
+# add entry, renew as consumer, leased score, delayed score, expiry score, ttl ms, group,
+# queued after ('1' | '0'), field/value...
 WRITE = """
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
@@ -75,7 +89,12 @@ if KEYS[6] ~= KEYS[7] then
   redis.call('ZREM', KEYS[6], id)
   redis.call('ZADD', KEYS[7], ARGV[4], id)
 end
-redis.call('HSET', KEYS[1], 'v', tonumber(v) + 1, 'entry', entry, unpack(ARGV, 13))
+if ARGV[13] == '1' then
+  redis.call('ZADD', KEYS[9], ARGV[4], id)
+else
+  redis.call('ZREM', KEYS[9], id)
+end
+redis.call('HSET', KEYS[1], 'v', tonumber(v) + 1, 'entry', entry, unpack(ARGV, 14))
 if ARGV[10] ~= '' then
   redis.call('ZADD', KEYS[5], ARGV[10], id)
   redis.call('PEXPIRE', KEYS[1], ARGV[11])
@@ -115,10 +134,11 @@ return out
 )
 
 # KEYS: credit, queue(interactive), queue(batch), leased, index(queued), index(running),
-# job...  ARGV: group, consumer, credit read, new credit, last delivered id and count per
-# queue, then per job: id, version, entry, queue (1|2), deadline, deliveries, seq, field
-# count, field/value...  Checks everything first (0: something moved, claim again), then
-# delivers the entries with XREADGROUP and writes the leases.
+# then per job its hash and its tenant's queued index.  ARGV: group, consumer, credit
+# read, new credit, last delivered id and count per queue, then per job: id, version,
+# entry, queue (1|2), deadline, deliveries, seq, field count, field/value...  Checks
+# everything first (0: something moved, claim again), then delivers the entries with
+# XREADGROUP and writes the leases.
 GRANT = (
     _LAST_DELIVERED
     + """
@@ -135,7 +155,7 @@ for i = 1, 2 do
   end
 end
 local a = 9
-for j = 7, #KEYS do
+for j = 7, #KEYS, 2 do
   if redis.call('HGET', KEYS[j], 'v') ~= ARGV[a + 1] then return 0 end
   if not expected[tonumber(ARGV[a + 3])][ARGV[a + 2]] then return 0 end
   a = a + 8 + 2 * tonumber(ARGV[a + 7])
@@ -147,7 +167,7 @@ for i = 1, 2 do
   end
 end
 a = 9
-for j = 7, #KEYS do
+for j = 7, #KEYS, 2 do
   local id, v, entry, queue = ARGV[a], ARGV[a + 1], ARGV[a + 2], KEYS[1 + tonumber(ARGV[a + 3])]
   local n = tonumber(ARGV[a + 7])
   redis.call('XCLAIM', queue, ARGV[1], ARGV[2], 0, entry,
@@ -155,6 +175,7 @@ for j = 7, #KEYS do
   redis.call('HSET', KEYS[j], 'v', tonumber(v) + 1, unpack(ARGV, a + 8, a + 7 + 2 * n))
   redis.call('ZADD', KEYS[4], ARGV[a + 4], id)
   redis.call('ZREM', KEYS[5], id)
+  redis.call('ZREM', KEYS[j + 1], id)
   redis.call('ZADD', KEYS[6], ARGV[a + 6], id)
   a = a + 8 + 2 * n
 end
@@ -171,8 +192,9 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 """
 
-# KEYS: job, idem, order, expiry, leased, delayed, tomb, tombs, queue, indexes(6).
-# ARGV: id, version ('' = the hash is already gone), now, tombstone ttl s, group, entry.
+# KEYS: job, idem, order, expiry, leased, delayed, tomb, tombs, queue, then indexes the id
+# leaves (states, its tenant's).  ARGV: id, version ('' = the hash is already gone), now,
+# tombstone ttl s, group, entry, tombstone value (the owner as JSON, or null).
 PURGE = """
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'v') ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -183,7 +205,7 @@ if ARGV[6] ~= '' then
   redis.call('XACK', KEYS[9], ARGV[5], ARGV[6])
   redis.call('XDEL', KEYS[9], ARGV[6])
 end
-redis.call('SET', KEYS[7], ARGV[3], 'EX', ARGV[4])
+redis.call('SET', KEYS[7], ARGV[7], 'EX', ARGV[4])
 redis.call('ZADD', KEYS[8], ARGV[3], ARGV[1])
 return 1
 """
@@ -210,6 +232,21 @@ def decode_job(raw: dict[str, str]) -> Job:
     return Job(**values)
 
 
+def tomb_value(job: Job | None) -> str:
+    """What a tombstone holds: its job's owner as JSON (``null`` when the job was gone)."""
+    return json.dumps(job.tenant if job is not None else None)
+
+
+def tomb_owner(value: str) -> str | None:
+    """The owner a tombstone names; None when unknown (a tombstone from before tenants
+    holds the time it was purged)."""
+    try:
+        owner = json.loads(value)
+    except ValueError:
+        return None
+    return owner if isinstance(owner, str) else None
+
+
 class Keys:
     """Every key under one hash tag, ``{prefix}``, so scripts may touch any of them."""
 
@@ -225,8 +262,20 @@ class Keys:
     def job(self, job_id: str) -> str:
         return f"{self.tag}:job:{job_id}"
 
-    def idem(self, key: str | None) -> str:
-        return f"{self.tag}:idem:{key or ''}"
+    def idem(self, key: str | None, tenant: str = "") -> str:
+        # The open API's keys keep the layout they had before tenants; a tenant's live
+        # in a namespace of their own, so no key of one can name another's.
+        if not tenant:
+            return f"{self.tag}:idem:{key or ''}"
+        return f"{self.tag}:tidem:{tenant}:{key or ''}"
+
+    def tenant_order(self, tenant: str) -> str:
+        """A tenant's jobs by submission (its ``list``)."""
+        return f"{self.tag}:tenant:{tenant}:order"
+
+    def tenant_queued(self, tenant: str) -> str:
+        """A tenant's queued jobs (its admission bound)."""
+        return f"{self.tag}:tenant:{tenant}:queued"
 
     def tomb(self, job_id: str) -> str:
         return f"{self.tag}:tomb:{job_id}"

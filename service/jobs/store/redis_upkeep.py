@@ -18,7 +18,7 @@ import redis
 
 from service.jobs.store import rules
 from service.jobs.store.base import Job, JobState, Priority, StoreOptions
-from service.jobs.store.redis_scripts import GROUP, Keys
+from service.jobs.store.redis_scripts import GROUP, Keys, tomb_value
 
 SCAN_BATCH = 100  # expired leases, due retries or purges handled per round trip
 CONSUMER_IDLE_MS = 24 * 3600 * 1000  # a stream consumer idle this long with nothing pending
@@ -33,11 +33,15 @@ class RedisUpkeep:
     _last_sweep: float
     _discard_script: Any
     _purge_script: Any
+    _peek: Any
 
     def _now(self) -> float:
         raise NotImplementedError
 
     def _read(self, job_id: str) -> Any:
+        raise NotImplementedError
+
+    def _read_many(self, job_ids: builtins.list[str]) -> builtins.list[Any]:
         raise NotImplementedError
 
     def _ensure_groups(self) -> None:
@@ -116,6 +120,52 @@ class RedisUpkeep:
                             justid=True,
                         )
 
+    def list(
+        self, state: JobState | None = None, limit: int = 50, *, tenant: str | None = None
+    ) -> builtins.list[Job]:
+        """Newest first, optionally one state or one tenant only; expired jobs are left
+        out. A tenant's list reads its own index (and filters it by state)."""
+        now = self._now()
+        k = self._keys
+        if tenant is not None:
+            index = k.tenant_order(tenant)
+        else:
+            index = k.order if state is None else k.indexes[JobState(state)]
+        jobs: builtins.list[Job] = []
+        page = max(limit, 1) * 2
+        start = 0
+        while len(jobs) < limit:
+            ids = self._r.zrevrange(index, start, start + page - 1)
+            if not ids:
+                break
+            start += page
+            gone = []
+            for job_id, stored in zip(ids, self._read_many(ids), strict=True):
+                if stored is None:
+                    gone.append(job_id)  # its hash outlived its TTL (nobody purged it)
+                elif not rules.is_expired(stored.job, now) and (
+                    state is None or stored.job.state is JobState(state)
+                ):
+                    jobs.append(stored.job)
+            if gone:
+                self._r.zrem(index, *gone)
+                start -= len(gone)
+        return jobs[: max(limit, 0)]
+
+    def waiting(self, priority: Priority, cap: int) -> int:
+        """Entries of the priority's stream not yet delivered (queued jobs past their
+        backoff), up to ``cap``: read as a claim's peek reads them."""
+        k = self._keys
+        queues = [k.queues[Priority.INTERACTIVE], k.queues[Priority.BATCH]]
+        try:
+            _, entries_i, _, entries_b, _ = self._peek(
+                keys=[*queues, k.credit], args=[GROUP, max(cap, 0)]
+            )
+        except redis.ResponseError:
+            self._ensure_groups()
+            return 0
+        return len(entries_i if priority is Priority.INTERACTIVE else entries_b)
+
     def heartbeat(self, worker: str, info: dict[str, Any]) -> None:
         """Note that ``worker`` is alive."""
         record = {"seen_at": self._now(), "info": info}
@@ -174,7 +224,7 @@ class RedisUpkeep:
         job = stored.job if stored else None
         keys = [
             k.job(job_id),
-            k.idem(job.idempotency_key if job else None),
+            k.idem(job.idempotency_key, job.tenant) if job else k.idem(None),
             k.order,
             k.expiry,
             k.leased,
@@ -184,6 +234,8 @@ class RedisUpkeep:
             k.queues[job.priority if job else Priority.BATCH],
             *k.indexes.values(),
         ]
+        if job is not None:
+            keys += [k.tenant_order(job.tenant), k.tenant_queued(job.tenant)]
         args: builtins.list[Any] = [
             job_id,
             stored.version if stored else "",
@@ -191,5 +243,6 @@ class RedisUpkeep:
             int(rules.TOMBSTONE_TTL_S),
             GROUP,
             stored.entry if stored else "",
+            tomb_value(job),
         ]
         return int(self._purge_script(keys=keys, args=args))

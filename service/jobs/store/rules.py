@@ -19,9 +19,13 @@ from service.errors import ConfigError
 from service.jobs.store.base import (
     IdempotencyConflict,
     Job,
+    JobNotFound,
     JobState,
     Priority,
+    QueueBounds,
+    QueueFull,
     StoreOptions,
+    TenantQueueFull,
 )
 
 log = logging.getLogger(__name__)
@@ -68,8 +72,9 @@ def new_job(
     idempotency_key: str | None,
     body_hash: str | None,
     now: float,
+    tenant: str = "",
 ) -> Job:
-    """A fresh queued job."""
+    """A fresh queued job owned by ``tenant``."""
     return Job(
         id=new_job_id(),
         state=JobState.QUEUED,
@@ -79,7 +84,38 @@ def new_job(
         updated_at=now,
         idempotency_key=idempotency_key,
         body_hash=body_hash,
+        tenant=tenant,
     )
+
+
+def check_owner(job_id: str, owner: str | None, tenant: str | None) -> None:
+    """Raise :class:`JobNotFound` when ``tenant`` (None: anyone) may not see a job owned
+    by ``owner`` (None: unknown, e.g. a tombstone older than tenancy). Another tenant's
+    job answers exactly as an unknown id does."""
+    if tenant is not None and owner is not None and owner != tenant:
+        raise JobNotFound(f"no job {job_id}")
+
+
+def check_bounds(bounds: QueueBounds | None, queued: int, tenant_queued: int) -> None:
+    """Raise when a new job would pass ``bounds``: the tenant's own bound first (429, that
+    client waits), then the whole store's (503, everyone waits)."""
+    if bounds is None:
+        return
+    limit = bounds.max_queued_per_tenant
+    if limit is not None and tenant_queued >= limit:
+        raise TenantQueueFull(
+            f"{tenant_queued} jobs of this tenant (its API keys; without keys, every client) "
+            "are queued, the most it may have: retry once some have started",
+            limit=limit,
+            size=tenant_queued,
+        )
+    limit = bounds.max_queued
+    if limit is not None and queued >= limit:
+        raise QueueFull(
+            f"the service already has {queued} jobs queued, the most it accepts; retry later",
+            limit=limit,
+            size=queued,
+        )
 
 
 def check_same_body(existing: Job, body_hash: str | None) -> None:

@@ -29,47 +29,13 @@ from service.jobs.store.base import (
     JobState,
     Lease,
     Priority,
+    QueueBounds,
     StoreOptions,
     wall_clock,
 )
+from service.jobs.store.sqlite_schema import FROM_V1, SCHEMA, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
-
-_SCHEMA = [
-    """CREATE TABLE jobs (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL,
-        priority INTEGER NOT NULL,
-        payload TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        deliveries INTEGER NOT NULL DEFAULT 0,
-        retries INTEGER NOT NULL DEFAULT 0,
-        progress TEXT NOT NULL DEFAULT '{}',
-        result TEXT,
-        error TEXT,
-        idempotency_key TEXT UNIQUE,
-        body_hash TEXT,
-        lease_token TEXT,
-        lease_expires_at REAL,
-        worker TEXT,
-        not_before REAL NOT NULL DEFAULT 0,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        started_at REAL,
-        finished_at REAL,
-        expires_at REAL
-    )""",
-    "CREATE INDEX jobs_claim ON jobs (state, priority, created_at, seq)",
-    "CREATE INDEX jobs_lease ON jobs (state, lease_expires_at)",
-    "CREATE INDEX jobs_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL",
-    "CREATE INDEX jobs_newest ON jobs (created_at, seq)",
-    "CREATE INDEX jobs_state_newest ON jobs (state, created_at, seq)",
-    "CREATE TABLE tombstones (id TEXT PRIMARY KEY, purged_at REAL NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE workers (name TEXT PRIMARY KEY, seen_at REAL NOT NULL, info TEXT NOT NULL)",
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value REAL NOT NULL)",
-]
 
 _JSON = ("payload", "progress", "result", "error")
 _COLUMNS = tuple(f.name for f in dataclasses.fields(Job))  # the jobs table, less seq
@@ -78,6 +44,10 @@ _UPDATE = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} WHERE 
 _RUNNABLE = (
     "SELECT * FROM jobs WHERE state = 'queued' AND priority = ? AND not_before <= ? "
     "ORDER BY created_at, seq LIMIT ?"
+)
+_COUNT_RUNNABLE = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND priority = ? "
+    "AND not_before <= ? LIMIT ?)"
 )
 
 
@@ -191,8 +161,8 @@ class SQLiteJobStore:
                     f"{self.path} has job store schema {version}, newer than this Passeur "
                     f"({SCHEMA_VERSION}); upgrade Passeur or point it at another file"
                 )
-            if version == 0:
-                for statement in _SCHEMA:
+            if version < SCHEMA_VERSION:
+                for statement in SCHEMA if version == 0 else FROM_V1:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -213,20 +183,29 @@ class SQLiteJobStore:
             self._save(db, job)
             return True
 
-    def _live(self, db: sqlite3.Connection, job_id: str, now: float) -> Job:
+    def _live(
+        self, db: sqlite3.Connection, job_id: str, now: float, tenant: str | None = None
+    ) -> Job:
         job = self._load(db, job_id)
         expired = f"job {job_id} has expired and its result was deleted"
         if job is None:
-            if db.execute("SELECT 1 FROM tombstones WHERE id = ?", (job_id,)).fetchone():
+            tomb = db.execute("SELECT tenant FROM tombstones WHERE id = ?", (job_id,)).fetchone()
+            if tomb:
+                rules.check_owner(job_id, tomb[0], tenant)
                 raise JobExpired(expired)
             raise JobNotFound(f"no job {job_id}")
+        rules.check_owner(job_id, job.tenant, tenant)
         if rules.is_expired(job, now):
             raise JobExpired(expired)
         return job
 
     def _purge(self, db: sqlite3.Connection, job_id: str, now: float) -> None:
+        owner = db.execute("SELECT tenant FROM jobs WHERE id = ?", (job_id,)).fetchone()
         db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-        db.execute("INSERT OR REPLACE INTO tombstones (id, purged_at) VALUES (?, ?)", (job_id, now))
+        db.execute(
+            "INSERT OR REPLACE INTO tombstones (id, purged_at, tenant) VALUES (?, ?, ?)",
+            (job_id, now, owner[0] if owner else None),
+        )
 
     # -- the JobStore protocol -------------------------------------------------------
 
@@ -237,14 +216,17 @@ class SQLiteJobStore:
         priority: Priority = Priority.BATCH,
         idempotency_key: str | None = None,
         body_hash: str | None = None,
+        tenant: str = "",
+        bounds: QueueBounds | None = None,
     ) -> tuple[Job, bool]:
         """Record a queued job (committed and fsynced before returning), or return the
-        one already submitted under the idempotency key."""
+        one already submitted under the tenant's idempotency key."""
         with self._write() as db:
             now = self._clock()
             if idempotency_key is not None:
                 row = db.execute(
-                    "SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
+                    "SELECT * FROM jobs WHERE tenant = ? AND idempotency_key = ?",
+                    (tenant, idempotency_key),
                 ).fetchone()
                 if row is not None:
                     existing = _to_job(row)
@@ -253,27 +235,45 @@ class SQLiteJobStore:
                     else:
                         rules.check_same_body(existing, body_hash)
                         return existing, False
-            job = rules.new_job(payload, priority, idempotency_key, body_hash, now)
+            if bounds is not None:
+                queued = "SELECT COUNT(*) FROM jobs WHERE state = 'queued'"
+                rules.check_bounds(
+                    bounds,
+                    db.execute(queued).fetchone()[0],
+                    db.execute(f"{queued} AND tenant = ?", (tenant,)).fetchone()[0],
+                )
+            job = rules.new_job(payload, priority, idempotency_key, body_hash, now, tenant)
             db.execute(_INSERT, _to_row(job))
             return job, True
 
-    def get(self, job_id: str) -> Job:
-        """The job; JobNotFound if unknown, JobExpired once past retention."""
-        return self._live(self._db(), job_id, self._clock())
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """The job; JobNotFound if unknown or another tenant's, JobExpired once past
+        retention."""
+        return self._live(self._db(), job_id, self._clock(), tenant)
 
-    def list(self, state: JobState | None = None, limit: int = 50) -> builtins.list[Job]:
-        """Newest first, optionally one state only; expired jobs are left out."""
+    def list(
+        self, state: JobState | None = None, limit: int = 50, *, tenant: str | None = None
+    ) -> builtins.list[Job]:
+        """Newest first, optionally one state or one tenant only; expired jobs are left out."""
         now = self._clock()
         where = "(expires_at IS NULL OR expires_at > ?)"
         params: builtins.list[Any] = [now]
         if state is not None:
             where += " AND state = ?"
             params.append(JobState(state).value)
+        if tenant is not None:
+            where += " AND tenant = ?"
+            params.append(tenant)
         rows = self._db().execute(
             f"SELECT * FROM jobs WHERE {where} ORDER BY created_at DESC, seq DESC LIMIT ?",
             [*params, max(limit, 0)],
         )
         return [_to_job(row) for row in rows]
+
+    def waiting(self, priority: Priority, cap: int) -> int:
+        """Runnable queued jobs of ``priority``, up to ``cap``."""
+        row = self._db().execute(_COUNT_RUNNABLE, (int(priority), self._clock(), max(cap, 0)))
+        return int(row.fetchone()[0])
 
     def claim(
         self, worker: str, *, limit: int = 1, interactive_only: bool = False
@@ -339,11 +339,11 @@ class SQLiteJobStore:
         """Give the job back without counting the delivery."""
         return self._fenced(job_id, lambda job, now: rules.release(job, token, now, self.options))
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, tenant: str | None = None) -> Job:
         """Cancel (queued) or request a cancel (running); terminal jobs are unchanged."""
         with self._write() as db:
             now = self._clock()
-            job = self._live(db, job_id, now)
+            job = self._live(db, job_id, now, tenant)
             if rules.cancel(job, now, self.options):
                 self._save(db, job)
             return job
