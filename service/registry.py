@@ -2,16 +2,14 @@
 
 A model is named the same way everywhere: a logical name from the registry, a hub id
 (optionally ``hub_id@revision``), or a local folder. Resolution never touches the
-network; only :func:`pull` downloads.
+network; only :func:`service.hub.pull` downloads.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
-import shutil
 import threading
 import tomllib
 from collections.abc import Iterable
@@ -19,8 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from service.errors import ConfigError, ModelNotAvailable, UnknownModel, UnsupportedLanguage
-from service.files import publish_folder
+from service.errors import (
+    ConfigError,
+    ModelNotAvailable,
+    UnknownModel,
+    UnsupportedLanguage,
+)
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -32,7 +34,7 @@ TASKS: tuple[str, ...] = ("translation", "summarisation")
 BACKENDS: tuple[str, ...] = ("transformers", "ctranslate2")
 COMPLETE_MARKER = ".passeur-complete"
 TARGET_LANG = "en"  # every translation goes to English; summaries are written in it
-_REVISION = re.compile(r"^[0-9a-f]{40}$")
+REVISION_PATTERN = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def _entry_from_toml(name: str, raw: dict[str, Any], path: Path) -> ModelEntry:
     if raw["task"] not in TASKS:
         raise ConfigError(f"{where}: task must be one of {', '.join(TASKS)}, not {raw['task']!r}")
     revision = str(raw.get("revision", ""))
-    if revision and not _REVISION.match(revision):
+    if revision and not REVISION_PATTERN.match(revision):
         raise ConfigError(
             f"{where}: revision must be a full 40-hex commit hash (or absent until "
             f"`passeur models pin {name}` records one)"
@@ -288,83 +290,3 @@ def _resolve_folder(folder: Path, task: str) -> ResolvedModel:
             fingerprint.update(f"{f.name}:{stat.st_size}:{int(stat.st_mtime)};".encode())
     revision = "local:" + fingerprint.hexdigest()[:12]
     return ResolvedModel(name=str(folder.resolve()), task=task, revision=revision, path=folder)
-
-
-@dataclass
-class PullReport:
-    name: str
-    path: Path
-    downloaded: list[str] = field(default_factory=list)
-    skipped: bool = False
-
-
-def pull(registry: Registry, entry: ModelEntry, *, force: bool = False) -> PullReport:
-    """Download the files inference needs for ``entry`` at its pinned revision.
-
-    Idempotent: a complete folder is skipped unless ``force``. The files land in a
-    temporary folder that is renamed into place once complete, so an interrupted pull
-    never leaves a folder that looks usable.
-    """
-    if not entry.pinned:
-        raise ConfigError(
-            f"model {entry.name} has no pinned revision: "
-            f"run `passeur models pin {entry.name}` first"
-        )
-    target = registry.cache_path(entry)
-    if registry.is_cached(entry) and not force:
-        return PullReport(entry.name, target, skipped=True)
-
-    from huggingface_hub import HfApi, hf_hub_download
-
-    api = HfApi()
-    available = set(api.list_repo_files(entry.hub_id, revision=entry.revision))
-    wanted = [f for f in entry.files if f in available]
-    weights = next((w for w in entry.weights if w in available), None)
-    if weights is None:
-        raise ModelNotAvailable(
-            f"{entry.hub_id}@{entry.revision} has none of the weight files "
-            + ", ".join(entry.weights)
-        )
-    wanted.append(weights)
-    partial = target.with_name(target.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    for filename in wanted:
-        log.info("downloading %s/%s", entry.hub_id, filename)
-        hf_hub_download(entry.hub_id, filename, revision=entry.revision, local_dir=partial)
-    (partial / COMPLETE_MARKER).write_text(
-        json.dumps({"hub_id": entry.hub_id, "revision": entry.revision, "files": wanted}) + "\n"
-    )
-    # Kept under a fixed name until published, so that a pull run again after an
-    # interruption finds the files already downloaded.
-    if not publish_folder(
-        partial, target, keep_existing=lambda _: not force and registry.is_cached(entry)
-    ):
-        shutil.rmtree(partial, ignore_errors=True)  # a concurrent pull finished first
-    return PullReport(entry.name, target, downloaded=wanted)
-
-
-def pin(registry_path: Path, entry: ModelEntry) -> str:
-    """Record the hub's current commit of ``entry`` as its revision in the registry file.
-
-    Only the ``revision`` line of the entry's table changes (or is added after
-    ``hub_id``); comments and layout stay as they are.
-    """
-    from huggingface_hub import HfApi
-
-    sha = HfApi().model_info(entry.hub_id).sha
-    if not sha or not _REVISION.match(sha):
-        raise ConfigError(f"the hub gave no commit hash for {entry.hub_id}")
-    text = registry_path.read_text(encoding="utf-8")
-    header = re.search(rf"^\[models\.{re.escape(entry.name)}\]\s*$", text, re.MULTILINE)
-    if header is None:
-        raise ConfigError(f"[models.{entry.name}] not found in {registry_path}")
-    following = re.search(r"^\[", text[header.end() :], re.MULTILINE)
-    end = header.end() + (following.start() if following else len(text) - header.end())
-    table = text[header.end() : end]
-    line = f'revision = "{sha}"'
-    if re.search(r"^revision\s*=.*$", table, re.MULTILINE):
-        table = re.sub(r"^revision\s*=.*$", line, table, count=1, flags=re.MULTILINE)
-    else:
-        table = re.sub(r"^(hub_id\s*=.*)$", rf"\1\n{line}", table, count=1, flags=re.MULTILINE)
-    registry_path.write_text(text[: header.end()] + table + text[end:], encoding="utf-8")
-    return sha

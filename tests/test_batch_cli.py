@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -178,3 +179,77 @@ def test_main_job_with_empty_cache_fails_fast_naming_the_fix(tmp_path: Path) -> 
     assert "opus-mt-fr-en" in proc.stderr and "passeur models pull" in proc.stderr
     assert str(tmp_path / "cache") in proc.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def _screen(err: str) -> str:
+    """The progress display as plain lines: each redraw on its own line, no cursor moves."""
+    return err.replace("\x1b[A", "").replace("\r", "\n")
+
+
+def _counts(screen: str, stage: str, unit: str) -> list[tuple[int, int]]:
+    """Every ``done/total`` the display drew for ``stage``, in order."""
+    pattern = rf"^{re.escape(stage)}: .*?\| (\d+)/(\d+) {unit} \["
+    return [(int(d), int(t)) for d, t in re.findall(pattern, screen, re.MULTILINE)]
+
+
+def test_progress_shows_loading_then_each_stage_with_its_own_counts(
+    run_cli, tmp_path: Path
+) -> None:
+    """Four articles in groups of two: the display names the loading stage before any
+    other, counts each group's sentences against a total that never changes, counts the
+    summaries apart, and the articles bar moves after each group."""
+    out = tmp_path / "out.jsonl"
+    code, _, err = run_cli(
+        str(SAMPLES), "--out", str(out), "--progress", "--batch-articles", "2",
+        "--summary-mode", "extractive",
+    )  # fmt: skip
+    assert code == 0, err
+    screen = _screen(err)
+    stages = ["loading models", "translating articles 1-2", "summarising articles 1-2"]
+    stages += ["translating articles 3-4", "summarising articles 3-4"]
+    first_seen = [screen.find(f"\n{stage}") for stage in stages]
+    assert -1 not in first_seen and first_seen == sorted(first_seen), screen
+    records = _records(out)
+    for group, ids in (("1-2", records[:2]), ("3-4", records[2:])):
+        sentences = sum(len(r["sentences"]) for r in ids)
+        translated = _counts(screen, f"translating articles {group}", "sentences")
+        assert translated and {t for _, t in translated} == {sentences}, translated
+        assert [d for d, _ in translated] == sorted(d for d, _ in translated)  # never back
+        assert translated[-1] == (sentences, sentences)
+        # Summaries have their own count: the group's two articles, never sentences.
+        summarised = _counts(screen, f"summarising articles {group}", "articles")
+        assert summarised and summarised[-1] == (2, 2), summarised
+        assert all(d <= t <= 2 for d, t in summarised), summarised
+        assert summarised == sorted(summarised), summarised
+    # The articles bar reaches 2/4 once the first group is written, before the second
+    # group's first sentence count.
+    halfway = re.search(r"^articles: .*\| 2/4 \[", screen, re.MULTILINE)
+    assert halfway and halfway.start() < screen.find("\ntranslating articles 3-4: ")
+    assert re.search(r"^articles: 100%.*\| 4/4 \[", screen, re.MULTILINE)
+
+
+def test_nothing_to_translate_loads_no_model(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Empty inputs are refused before the models load: an empty file gets its error
+    record at once, and an empty JSONL file is done, with no loading stage shown."""
+    import service.wiring
+
+    loads: list[object] = []
+    real_load = service.wiring.load_pipeline
+    monkeypatch.setattr(
+        service.wiring, "load_pipeline", lambda *a, **k: loads.append(a) or real_load(*a, **k)
+    )
+    empty = tmp_path / "empty.txt"
+    empty.write_text(" \n\t\n", encoding="utf-8")
+    (tmp_path / "none.jsonl").write_text("", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    code, _, err = run_cli(
+        str(empty), str(tmp_path / "none.jsonl"), "--out", str(out), "--progress"
+    )
+    assert code == 1
+    assert [(r["id"], r["error"]["code"]) for r in _records(out)] == [("empty", "empty_text")]
+    assert "0 translated, 1 failed" in err
+    assert loads == [] and "loading models" not in err
+    code, _, err = run_cli("--progress", stdin=b'{"id": "a", "text": "Une phrase."}\n')
+    assert code == 0 and len(loads) == 1 and "loading models" in err

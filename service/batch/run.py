@@ -2,7 +2,7 @@
 
 The loop reads the inputs in order, skips the ids ``--resume`` found done, turns a
 repeated id into a failed item, and writes one record per article as results come back,
-counting them and drawing the progress bar. How articles get translated is the only
+counting them and drawing the progress display. How articles get translated is the only
 thing a run supplies: a :class:`Translate`, given the admitted items and giving back their
 results (:func:`service.batch.local.in_process`, :func:`service.batch.remote.on_server`).
 """
@@ -11,21 +11,30 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
 from service.articles import ArticleResult
 from service.batch.io import InputItem, iter_inputs
+from service.batch.progress import ProgressDisplay
 from service.settings import DEFAULT_SOURCE_LANG
 
 __all__ = ["BatchCounts", "Status", "Translate", "Writer", "run_batch"]
 
 log = logging.getLogger(__name__)
 
-Status = Callable[[str], None]
-"""Sets the note beside the progress bar (sentences done, jobs in flight)."""
+
+class Status(Protocol):
+    """What a run tells the progress display (:class:`~service.batch.progress.ProgressDisplay`)."""
+
+    def __call__(self, note: str) -> None:
+        """Set the note beside the articles bar (jobs in flight on a server)."""
+
+    def stage(self, name: str, done: int = 0, total: int | None = None, unit: str = "") -> None:
+        """``name`` is under way (loading models, translating articles 1-8), ``done`` of
+        ``total`` ``unit`` so far; ``total`` None: no count yet, only the stage's clock."""
 
 
 class Translate(Protocol):
@@ -66,12 +75,12 @@ def run_batch(
     through ``translate`` and write its record; ids in ``skip`` are counted, not run.
 
     A record is written, flushed and (for a file) synced before the next is taken, so an
-    interrupted run leaves complete records for ``--resume``."""
-    from tqdm import tqdm  # type: ignore[import-untyped]
-
+    interrupted run leaves complete records for ``--resume``. ``show``: draw the progress
+    display (:mod:`service.batch.progress`) on stderr, for ``total`` articles (None: not
+    known, as with stdin)."""
     done = set(skip)
     counts = BatchCounts()
-    bar = tqdm(total=total, unit="article", file=sys.stderr, disable=not show, dynamic_ncols=True)
+    display = ProgressDisplay(total, show=show)
 
     def admitted() -> Iterator[InputItem]:
         seen: set[str] = set()
@@ -79,7 +88,7 @@ def run_batch(
         for item in iter_inputs(files, source, default_lang=source_lang):
             if item.id in done:
                 counts.skipped += 1
-                bar.update(1)
+                display.article_done()
                 continue
             if item.id in seen:
                 item.article = None
@@ -90,17 +99,17 @@ def run_batch(
             seen.add(item.id)
             yield item
 
-    results = translate(admitted(), lambda note: bar.set_postfix_str(note, refresh=True))
-    try:
-        for result in results:
-            writer.write(result)
-            if result.error:
-                counts.failed += 1
-                log.warning("article %s failed: %s", result.id, result.error.get("message"))
-            else:
-                counts.ok += 1
-            bar.update(1)
-    finally:
-        results.close()  # a remote run closes its connections
-        bar.close()
+    with display:
+        results = translate(admitted(), display)
+        try:
+            for result in results:
+                writer.write(result)
+                if result.error:
+                    counts.failed += 1
+                    log.warning("article %s failed: %s", result.id, result.error.get("message"))
+                else:
+                    counts.ok += 1
+                display.article_done()
+        finally:
+            results.close()  # a remote run closes its connections
     return counts

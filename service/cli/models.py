@@ -4,6 +4,7 @@ convert them for CTranslate2), pin an entry to the hub's current commit."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from service.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_compute_flags, settings_from
@@ -67,21 +68,44 @@ def _entries(registry, names: list[str]) -> list:
     return entries
 
 
+def _quiet_hub_client() -> None:
+    """Silence the hub client's retry warnings (each printed twice: by its own handler and
+    by ours). The hub has been asked once first (:func:`~service.hub.hub_problem`),
+    and a download that still fails is reported once, by the command."""
+    logging.getLogger("huggingface_hub.utils._http").setLevel(logging.ERROR)
+
+
 def cmd_models_pull(args: argparse.Namespace) -> int:
     from service.engines.build import prepare_backend
-    from service.registry import pull
+    from service.hub import check_hub, pull
     from service.wiring import load_registry
 
     settings = settings_from()
     registry = load_registry(settings)
-    entries = _entries(registry, args.names or registry.names())
+    if args.names:
+        entries = _entries(registry, args.names)
+    else:
+        every = [registry.entries[name] for name in registry.names()]
+        entries = [e for e in every if e.pinned]
+        unpinned = [e.name for e in every if not e.pinned]
+        if unpinned:
+            print(
+                f"not pulled: {', '.join(unpinned)}: optional language pairs whose revision is "
+                "not pinned yet; to add one: `passeur models pin NAME`, then "
+                "`passeur models pull NAME`"
+            )
+    to_download = [e for e in entries if e.pinned and (args.force or not registry.is_cached(e))]
+    if to_download:
+        _quiet_hub_client()
+        check_hub(registry, to_download)  # fails in seconds, saying what to do instead
     failed = 0
     for entry in entries:
-        if not entry.pinned and not args.names:
-            print(f"skipped {entry.name}: no pinned revision (`passeur models pin {entry.name}`)")
-            continue
         try:
             report = pull(registry, entry, force=args.force)
+        except PasseurError as exc:
+            print(f"failed {entry.name}: {exc.message}", file=sys.stderr)
+            failed += 1
+            continue
         except Exception as exc:  # noqa: BLE001 - network errors come in many types
             print(f"failed {entry.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
             failed += 1
@@ -109,12 +133,22 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_models_pin(args: argparse.Namespace) -> int:
-    from service.registry import pin
+    from service.hub import HubUnreachable, hub_endpoint, hub_problem, pin
     from service.wiring import load_registry
 
     settings = settings_from()
     registry = load_registry(settings)
-    for entry in _entries(registry, args.names):
+    entries = _entries(registry, args.names)
+    _quiet_hub_client()
+    reason = hub_problem()
+    if reason:
+        raise HubUnreachable(
+            f"the Hugging Face hub is not reachable from this machine: {reason} (asked "
+            f"{hub_endpoint()}). Pin on a machine that reaches it (`passeur models pin "
+            f"{' '.join(args.names)}`) and copy the revision lines it writes into "
+            f"{settings.registry_path} here"
+        )
+    for entry in entries:
         sha = pin(settings.registry_path, entry)
         print(f"pinned {entry.name} to {entry.hub_id}@{sha} in {settings.registry_path}")
     return EXIT_OK

@@ -151,7 +151,10 @@ def _in_process(settings: Settings) -> Translate:
     from service.wiring import load_pipeline, load_registry, plan_models
 
     plan = plan_models(settings, load_registry(settings))  # fails fast, before torch
-    return in_process(load_pipeline(settings, plan), settings.batch_articles)
+    # Loaded by the run, as its first stage, once an input worth translating is found.
+    return in_process(
+        lambda: load_pipeline(settings, plan), settings.batch_articles, settings.max_article_chars
+    )
 
 
 def _on_server(args: argparse.Namespace) -> Translate:

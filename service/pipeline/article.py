@@ -191,6 +191,8 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - the caller's way to stop this article
                 stopped[i] = exc
 
+        for i in prepared:  # every article's total, before the first batch takes its time
+            report(i)
         for (lang, beam), group in groups.items():
             started = time.perf_counter()
 

@@ -1,325 +1,259 @@
-// Passeur web page: submit an article to POST v1/jobs, poll GET v1/jobs/{id}, then show
-// the translation beside the source and the bullets. Every piece of data goes into the
-// page as text (textContent, never innerHTML): an article holding markup shows the markup.
-"use strict";
+// Passeur web page: send an article to POST v1/jobs, follow GET v1/jobs/{id} (its id in the
+// page's address, so a reload or a shared link shows it again), cancel it, then show the
+// result (render.js) with copies and downloads made in the page (exports.js). Every piece
+// of data goes into the page as text, never as markup.
 
-(function () {
-  const KEY_STORAGE = "passeur.apiKey";
-  const TERMINAL = new Set(["succeeded", "failed", "cancelled", "dead"]);
-  const $ = (id) => document.getElementById(id);
+import { call, explain, useKey } from "./api.js";
+import { $, firstWords } from "./dom.js";
+import { bulletsText, copyText, download, fileName, jsonText, markdown, translationText } from "./exports.js";
+import { articleRequest, bindForm, learnLimit, loadConfig, loadLanguages } from "./form.js";
+import * as recent from "./recent.js";
+import { backToSummary, renderResult, unpin } from "./render.js";
+import { hideStatus, showProblem, showProgress, showStatus } from "./status.js";
 
-  let currentRun = 0; // a new submission stops the polling of the previous one
+const KEY_STORAGE = "passeur.apiKey";
+const TERMINAL = new Set(["succeeded", "failed", "cancelled", "dead"]);
 
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+let shown = null; // {id, job, done}: the job the page follows or shows, and its result
+let run = 0; // each job opened gets a number; the polling of an older one stops
+let wake = null; // cuts the polling pause short (after a cancel)
+let waitingForKey = null; // a job that could not be opened without a key
 
-  function headers(withBody) {
-    const h = { Accept: "application/json" };
-    if (withBody) h["Content-Type"] = "application/json";
-    const key = $("api-key").value.trim();
-    if (key) h["X-API-Key"] = key;
-    return h;
-  }
+// -- following a job ------------------------------------------------------------
 
-  function describeError(error) {
-    if (!error) return "unknown error";
-    let text = (error.code ? error.code + ": " : "") + (error.message || "");
-    if (error.limit !== undefined && error.size !== undefined) {
-      text += " (limit " + error.limit + ", size " + error.size + ")";
-    }
-    return text;
-  }
+function sleep(ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+}
 
-  async function call(method, path, body) {
-    let response;
+async function follow(id, mine) {
+  let pause = 300;
+  for (;;) {
+    let job = null;
     try {
-      response = await fetch(path, {
-        method: method,
-        headers: headers(body !== undefined),
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      job = await call("GET", "v1/jobs/" + encodeURIComponent(id));
     } catch (err) {
-      throw new Error("the server could not be reached (" + err.message + ")");
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      data = null;
-    }
-    if (!response.ok) {
-      const error = data && data.error ? data.error : { code: "http_" + response.status, message: response.statusText };
-      const problem = new Error(describeError(error));
-      problem.status = response.status;
-      throw problem;
-    }
-    return data;
-  }
-
-  function showProblem(message) {
-    const box = $("problem");
-    box.textContent = message;
-    box.hidden = !message;
-  }
-
-  function showStatus(text, done, total) {
-    $("status").hidden = false;
-    $("status-text").textContent = text;
-    const bar = $("progress");
-    if (total > 0) {
-      bar.max = total;
-      bar.value = Math.min(done, total);
-    } else {
-      bar.removeAttribute("value"); // indeterminate
-    }
-  }
-
-  function describeJob(job) {
-    const progress = job.progress || {};
-    if (job.state === "queued") return { text: "Queued: waiting for a worker…", done: 0, total: 0 };
-    if (job.state === "running") {
-      const stage = progress.stage || "starting";
-      if (progress.total) {
-        const unit = stage === "translation" ? " sentences" : "";
-        return { text: "Running — " + stage + ": " + progress.done + " / " + progress.total + unit, done: progress.done, total: progress.total };
+      if (mine !== run) return;
+      if (err.status && err.status < 500) {
+        cannotOpen(id, err);
+        return;
       }
-      return { text: "Running — " + stage + "…", done: 0, total: 0 };
+      showStatus("Connection trouble, trying again… (" + err.message + ")", {}, false);
     }
-    return { text: "Job " + job.state + ".", done: 1, total: 1 };
-  }
-
-  function sleep(ms) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-  }
-
-  async function follow(jobId, run) {
-    let pause = 300;
-    for (;;) {
-      if (run !== currentRun) return;
-      let job;
-      try {
-        job = await call("GET", "v1/jobs/" + encodeURIComponent(jobId));
-      } catch (err) {
-        if (err.status && err.status < 500) {
-          showProblem(err.message);
-          finish();
-          return;
-        }
-        showStatus("Connection trouble, retrying… (" + err.message + ")", 0, 0);
-        job = null;
-      }
-      if (run !== currentRun) return;
-      if (job) {
-        const status = describeJob(job);
-        showStatus(status.text, status.done, status.total);
-        if (TERMINAL.has(job.state)) {
-          finish();
-          if (job.state === "succeeded" && job.result) {
-            renderResult(job.result);
-          } else if (job.error) {
-            showProblem("The job " + job.state + ": " + describeError(job.error));
-          } else {
-            showProblem("The job " + job.state + ".");
-          }
-          return;
-        }
-      }
-      await sleep(pause);
-      pause = Math.min(pause * 1.5, 2000);
+    if (mine !== run) return;
+    if (job && TERMINAL.has(job.state)) {
+      finished(job);
+      return;
     }
+    if (job) showProgress(job);
+    await sleep(pause);
+    if (mine !== run) return;
+    pause = Math.min(pause * 1.5, 2000);
   }
+}
 
-  function finish() {
+function cannotOpen(id, err) {
+  shown.done = true;
+  hideStatus();
+  showProblem(err.message);
+  if (err.status === 401) {
+    waitingForKey = id;
+    $("key-box").open = true;
+    $("api-key").focus();
+  } else if (err.status === 404 || err.status === 410) {
+    if (recent.known(id)) recent.remember({ id, state: "gone" });
+  }
+}
+
+function finished(job) {
+  shown.done = true;
+  const result = job.result;
+  const entry = { id: job.id, state: job.state };
+  if (result) {
+    entry.title = result.title ? result.title.translation : firstWords(((result.paragraphs || [])[0] || {}).translation);
+    entry.lang = result.source_lang;
+  }
+  recent.remember(entry);
+  hideStatus();
+  if (job.state === "succeeded" && result) {
+    shown.job = job;
+    renderResult(job);
+  } else if (job.state === "cancelled") {
+    showStatus("Cancelled: this job was stopped before it finished.", null, false);
+  } else {
+    showProblem("The translation " + job.state + ": " + explain(job.error));
+  }
+}
+
+function jobInUrl() {
+  const hash = new URLSearchParams(location.hash.slice(1)).get("job");
+  return hash || new URLSearchParams(location.search).get("job");
+}
+
+function openJob(id, push) {
+  const mine = ++run;
+  shown = { id, job: null };
+  waitingForKey = null;
+  const url = location.pathname + "#job=" + encodeURIComponent(id);
+  if (push) history.pushState(null, "", url);
+  else if (location.hash !== "#job=" + encodeURIComponent(id)) history.replaceState(null, "", url);
+  unpin();
+  showProblem("");
+  $("result").hidden = true;
+  $("compose").open = false;
+  $("recent-box").open = false;
+  recent.showing(id);
+  showStatus("Opening the job…", {}, false);
+  follow(id, mine);
+}
+
+function showHome() {
+  run++;
+  shown = null;
+  unpin();
+  hideStatus();
+  showProblem("");
+  $("result").hidden = true;
+  $("compose").open = true;
+  recent.showing(null);
+}
+
+// The address decides what the page shows: a job (#job=ID) or the form.
+function route() {
+  const id = jobInUrl();
+  if (id && (!shown || shown.id !== id)) openJob(id, false);
+  else if (!id && shown) showHome();
+}
+
+async function cancel() {
+  if (!shown) return;
+  $("cancel").disabled = true;
+  try {
+    showProgress(await call("DELETE", "v1/jobs/" + encodeURIComponent(shown.id)));
+    if (wake) wake();
+  } catch (err) {
+    showProblem("The job could not be cancelled: " + err.message);
+    $("cancel").disabled = false;
+  }
+}
+
+// -- sending an article ------------------------------------------------------------
+
+async function submit(event) {
+  event.preventDefault();
+  const request = articleRequest();
+  if (request.problem) {
+    showProblem(request.problem);
+    return;
+  }
+  showProblem("");
+  $("submit").disabled = true;
+  const before = shown;
+  run++; // the job shown so far is left alone
+  unpin();
+  $("result").hidden = true;
+  showStatus("Sending…", {}, false);
+  let accepted;
+  try {
+    accepted = await call("POST", "v1/jobs", request.json);
+  } catch (err) {
+    hideStatus();
+    if (before && before.job) $("result").hidden = false;
+    else if (before && !before.done) follow(before.id, run); // still running: follow it again
+    learnLimit(err.error);
+    showProblem(explain(err.error, request.sent) || err.message);
+    if (err.status === 401) $("key-box").open = true;
+    return;
+  } finally {
     $("submit").disabled = false;
   }
+  const title = request.body.title || firstWords(request.body.text);
+  recent.remember({ id: accepted.id, title, lang: request.body.source_lang, state: "queued", time: Date.now() });
+  openJob(accepted.id, true);
+}
 
-  // -- result -----------------------------------------------------------------
+// -- copies and downloads ---------------------------------------------------------
 
-  function highlight(indices, on) {
-    for (const index of indices) {
-      for (const span of document.querySelectorAll('.sentence[data-sentence="' + Number(index) + '"]')) {
-        span.classList.toggle("highlight", on);
+let flashTimer = null;
+function flash(message) {
+  $("copied").textContent = message;
+  clearTimeout(flashTimer);
+  flashTimer = setTimeout(() => ($("copied").textContent = ""), 4000);
+}
+
+// Each tool works on the job shown and returns what to tell the reader.
+const TOOLS = {
+  "copy-translation": async (job) => {
+    await copyText(translationText(job.result));
+    return "Translation copied.";
+  },
+  "copy-bullets": async (job) => {
+    await copyText(bulletsText(job.result));
+    return "Bullets copied.";
+  },
+  "copy-link": async () => {
+    await copyText(location.href);
+    return "Link copied.";
+  },
+  "download-markdown": (job) => download(fileName(job, "md"), "text/markdown", markdown(job)),
+  "download-text": (job) => download(fileName(job, "txt"), "text/plain", translationText(job.result)),
+  "download-json": (job) => download(fileName(job, "json"), "application/json", jsonText(job)),
+};
+
+function bindResultTools() {
+  for (const [id, tool] of Object.entries(TOOLS)) {
+    $(id).addEventListener("click", async () => {
+      if (!shown || !shown.job) return;
+      try {
+        flash((await tool(shown.job)) || "");
+      } catch (err) {
+        flash("That did not work: " + err.message);
       }
-    }
-  }
-
-  function sentenceSpan(sentence, index, text, flagged) {
-    const span = el("span", "sentence", text);
-    span.dataset.sentence = String(index);
-    if (flagged.has(index)) {
-      span.classList.add("flagged");
-      span.title = flagged.get(index).join("\n");
-    }
-    return span;
-  }
-
-  function renderParagraphs(result, flagged) {
-    const box = $("paragraphs");
-    box.replaceChildren();
-    const byParagraph = new Map();
-    (result.sentences || []).forEach((sentence, index) => {
-      if (!byParagraph.has(sentence.paragraph)) byParagraph.set(sentence.paragraph, []);
-      byParagraph.get(sentence.paragraph).push([sentence, index]);
-    });
-    (result.paragraphs || []).forEach((paragraph, p) => {
-      const row = el("div", "columns paragraph");
-      const source = el("p", "source");
-      const translation = el("p", "translation");
-      source.lang = "fr";
-      translation.lang = "en";
-      const sentences = byParagraph.get(p) || [];
-      if (sentences.length === 0) {
-        source.textContent = paragraph.source;
-        translation.textContent = paragraph.translation;
-      }
-      sentences.forEach(([sentence, index], k) => {
-        if (k > 0) {
-          source.append(" ");
-          translation.append(" ");
-        }
-        source.append(sentenceSpan(sentence, index, sentence.source, flagged));
-        translation.append(sentenceSpan(sentence, index, sentence.translation, flagged));
-      });
-      row.append(source, translation);
-      box.append(row);
     });
   }
+  $("pinned-up").addEventListener("click", backToSummary);
+  $("pinned-close").addEventListener("click", unpin);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") unpin();
+  });
+}
 
-  function renderBullets(result) {
-    const list = $("bullets-list");
-    list.replaceChildren();
-    (result.bullets || []).forEach((bullet) => {
-      const indices = Array.isArray(bullet.sentences) ? bullet.sentences : [];
-      const item = el("li", "bullet", bullet.text);
-      item.tabIndex = 0;
-      if (indices.length) {
-        item.append(el("span", "bullet-ref", "(sentence" + (indices.length > 1 ? "s " : " ") + indices.map((i) => i + 1).join(", ") + ")"));
-      }
-      const on = () => { item.classList.add("active"); highlight(indices, true); };
-      const off = () => { item.classList.remove("active"); highlight(indices, false); };
-      item.addEventListener("mouseenter", on);
-      item.addEventListener("mouseleave", off);
-      item.addEventListener("focus", on);
-      item.addEventListener("blur", off);
-      list.append(item);
-    });
-    if (!list.children.length) list.append(el("li", "hint", "No bullets for this article."));
-  }
+// -- start ----------------------------------------------------------------------------
 
-  function renderFlags(result) {
-    const flagged = new Map();
-    const list = $("flags");
-    list.replaceChildren();
-    const banner = $("random-model");
-    banner.hidden = true;
-    for (const flag of result.flags || []) {
-      if (flag.code === "random_model") {
-        banner.textContent = "Not a real translation: " + flag.detail;
-        banner.hidden = false;
-        continue;
-      }
-      const item = el("li", "flag");
-      item.append(el("span", "flag-code", flag.code));
-      const where = flag.sentence === null || flag.sentence === undefined ? "whole article" : "sentence " + (flag.sentence + 1);
-      item.append(el("span", "flag-where", where), el("span", "flag-detail", flag.detail));
-      list.append(item);
-      if (flag.sentence !== null && flag.sentence !== undefined) {
-        if (!flagged.has(flag.sentence)) flagged.set(flag.sentence, []);
-        flagged.get(flag.sentence).push(flag.code + ": " + flag.detail);
-      }
+function init() {
+  const key = $("api-key");
+  key.value = localStorage.getItem(KEY_STORAGE) || "";
+  useKey(() => key.value.trim());
+  key.addEventListener("change", () => {
+    const value = key.value.trim();
+    if (value) localStorage.setItem(KEY_STORAGE, value);
+    else localStorage.removeItem(KEY_STORAGE);
+    if (waitingForKey) openJob(waitingForKey, false);
+    loadLanguages();
+  });
+
+  bindForm(submit);
+  $("cancel").addEventListener("click", cancel);
+  $("recent-clear").addEventListener("click", recent.forgetAll);
+  // The top bar's panels close on a click elsewhere, as menus do.
+  document.addEventListener("click", (event) => {
+    for (const panel of document.querySelectorAll(".tools details[open]")) {
+      if (!panel.contains(event.target)) panel.open = false;
     }
-    $("flags-box").hidden = list.children.length === 0;
-    return flagged;
-  }
+  });
+  bindResultTools();
+  window.addEventListener("hashchange", route);
+  window.addEventListener("popstate", route);
 
-  function renderResult(result) {
-    const flagged = renderFlags(result);
-    const titleRow = $("title-row");
-    titleRow.hidden = !result.title;
-    if (result.title) {
-      titleRow.querySelector(".source").textContent = result.title.source;
-      titleRow.querySelector(".translation").textContent = result.title.translation;
-    }
-    renderBullets(result);
-    renderParagraphs(result, flagged);
-    const models = Object.entries(result.models || {})
-      .filter(([, info]) => info)
-      .map(([task, info]) => task + ": " + info.name + (info.revision ? " @ " + String(info.revision).slice(0, 12) : ""));
-    $("models").textContent = models.length ? "Models — " + models.join("; ") : "";
-    $("result").hidden = false;
-  }
+  recent.render();
+  loadConfig();
+  loadLanguages();
+  route();
+}
 
-  // -- input ------------------------------------------------------------------
-
-  async function loadFile(file) {
-    if (!file) return;
-    if (!/\.txt$/i.test(file.name) && file.type && !file.type.startsWith("text/")) {
-      showProblem("Only plain text (.txt) files can be read, not " + file.name);
-      return;
-    }
-    $("text").value = await file.text();
-    showProblem("");
-  }
-
-  async function submit(event) {
-    event.preventDefault();
-    const text = $("text").value;
-    if (!text.trim()) {
-      showProblem("Paste an article first.");
-      return;
-    }
-    const body = { text: text, source_lang: "fr", options: {} };
-    const title = $("title").value.trim();
-    if (title) body.title = title;
-    const bullets = parseInt($("bullets").value, 10);
-    if (bullets >= 1 && bullets <= 10) body.options.bullets = bullets;
-    const mode = $("summary-mode").value;
-    if (mode) body.options.summary_mode = mode;
-
-    const run = ++currentRun;
-    showProblem("");
-    $("result").hidden = true;
-    $("submit").disabled = true;
-    showStatus("Submitting…", 0, 0);
-    try {
-      const accepted = await call("POST", "v1/jobs", body);
-      await follow(accepted.id, run);
-    } catch (err) {
-      $("status").hidden = true;
-      showProblem(err.message);
-      if (err.status === 401) $("key-box").open = true;
-      finish();
-    }
-  }
-
-  function init() {
-    const key = $("api-key");
-    key.value = localStorage.getItem(KEY_STORAGE) || "";
-    key.addEventListener("change", () => {
-      const value = key.value.trim();
-      if (value) localStorage.setItem(KEY_STORAGE, value);
-      else localStorage.removeItem(KEY_STORAGE);
-    });
-
-    const area = $("text");
-    area.addEventListener("dragover", (event) => {
-      event.preventDefault();
-      area.classList.add("dragging");
-    });
-    area.addEventListener("dragleave", () => area.classList.remove("dragging"));
-    area.addEventListener("drop", (event) => {
-      area.classList.remove("dragging");
-      if (event.dataTransfer.files.length === 0) return; // dropped text: the browser inserts it
-      event.preventDefault();
-      loadFile(event.dataTransfer.files[0]);
-    });
-    $("file").addEventListener("change", (event) => loadFile(event.target.files[0]));
-    $("article-form").addEventListener("submit", submit);
-  }
-
-  init();
-})();
+init();
