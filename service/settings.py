@@ -57,7 +57,7 @@ def default_models_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """Passeur configuration. See the README's configuration table."""
+    """Passeur configuration. See the configuration table in docs/reference.md."""
 
     model_config = SettingsConfigDict(env_prefix="PASSEUR_", extra="ignore")
 
@@ -114,11 +114,11 @@ class Settings(BaseSettings):
     sync_timeout_s: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # uvicorn closes a connection idle this long after an answer; it has no timeout for a
-    # request's head or body: a reverse proxy sets those (README, "HTTP hardening...").
+    # request's head or body: a reverse proxy sets those (docs/service.md, "HTTP hardening").
     keep_alive_s: int = Field(default=5, ge=1, le=300)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     api_keys: str = Field(default="", repr=False)  # comma-separated; empty: the API is open
-    # -- tenants, admission and stopping (README: Security, Operations) --------------
+    # -- tenants, admission and stopping (docs/service.md: Security, Operations) -----
     # Each API key is a tenant ("KEY" or "NAME:KEY"); this key sees every tenant's jobs.
     admin_key: str = Field(default="", repr=False)
     max_queued: int = Field(default=10_000, ge=0)  # queued jobs in the store (0: no bound)

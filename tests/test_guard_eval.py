@@ -1,4 +1,4 @@
-"""`passeur eval guards`: false alarms of the guards on human translations; the README figures."""
+"""`passeur eval guards`: false alarms on human translations; the figures in docs/quality.md."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from service.measure.guard_eval import GUARDS, evaluate_guards, format_table, re
 FLORES_FR = "flores200_devtest/fra_Latn.devtest"
 FLORES_EN = "flores200_devtest/eng_Latn.devtest"
 
-# The README's table (`passeur eval guards`, FLORES-200 fr->en devtest, 1,012 pairs).
+# docs/quality.md's table (`passeur eval guards`, FLORES-200 fr->en devtest, 1,012 pairs).
 README_FIGURES = {
     "repetition": 0,
     "passthrough": 0,

@@ -1,4 +1,4 @@
-"""`passeur eval summaries`: data formats, ROUGE beside lead-3, and the figures in the README."""
+"""`passeur eval summaries`: data formats, ROUGE beside lead-3, the figures in docs/quality.md."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from service.settings import Settings
 CNNDM = "en_summaries/frank_cnndm_test_250.jsonl"
 XSUM = "en_summaries/xsum_test_1000.jsonl"
 
-# The README's tables (`passeur eval summaries --data ... --mode extractive`, 3 bullets).
+# docs/quality.md's tables (`passeur eval summaries --data ... --mode extractive`, 3 bullets).
 README_FIGURES = {
     CNNDM: {"lead-3": (41.33, 18.88, 26.46), "extractive": (41.63, 19.15, 26.78)},
     XSUM: {"lead-3": (19.62, 2.84, 12.39), "extractive": (19.77, 2.90, 12.45)},
@@ -143,6 +143,6 @@ def test_extractive_mode_against_lead_3_reproduces_the_readme(shared_data: Path,
     assert ours >= lead - 0.5 if name == CNNDM else ours >= lead
     for method, expected in README_FIGURES[name].items():
         assert found[method] == pytest.approx(expected, abs=0.02), (
-            f"{method} on {name} no longer matches the README: rerun "
+            f"{method} on {name} no longer matches docs/quality.md: rerun "
             "`passeur eval summaries --data ... --mode extractive` and update both"
         )
