@@ -130,8 +130,9 @@ def _cut_positions(text: str, rules: LanguageRules) -> list[int]:
         # `ans. " Je`: a straight quote with a space on each side may face either way. When
         # the straight quotes of the text balance, one after an even number of them opens
         # the next sentence; when they do not, parity proves nothing and it closes.
-        if text.count('"') % 2 == 0:
-            cuts = [c - 1 if _opens_spaced(text, c - 1) else c for c in cuts]
+        straight = [i for i, ch in enumerate(text) if ch == '"']
+        if len(straight) % 2 == 0:
+            cuts = [c - 1 if _opens_spaced(text, c - 1, straight) else c for c in cuts]
     return sorted(set(cuts))
 
 
@@ -150,13 +151,15 @@ def possible_sentence_ends(text: str, lang: str = "fr") -> list[int]:
     ]
 
 
-def _opens_spaced(text: str, i: int) -> bool:
+def _opens_spaced(text: str, i: int, straight: list[int]) -> bool:
+    """`text[i]` is a spaced straight quote after an even number of them (`straight`: the
+    offsets of every straight quote, so the count is a bisection, not a scan)."""
     return (
         0 < i < len(text) - 1
         and text[i] == '"'
         and text[i - 1].isspace()
         and text[i + 1].isspace()
-        and text.count('"', 0, i) % 2 == 0
+        and bisect_left(straight, i) % 2 == 0
     )
 
 
