@@ -23,13 +23,46 @@ _BLANK = re.compile(f"[\\s{INVISIBLE_CHARS}]*")
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A span of the article text the translation must carry (:mod:`service.text.placeholders`).
+
+    ``start``/``end`` are absolute offsets in the article text (``start == end`` for an
+    insertion point). ``kind`` is ``"term"`` (the span becomes ``target`` in the
+    translation), ``"keep"`` (the span must appear verbatim; ``target`` is the span text),
+    ``"open"`` or ``"close"`` (a zero-width inline-markup boundary; ``target`` is an opaque
+    id, and a close's id is its open's id with a leading ``/``:
+    :func:`service.text.placeholders.close_id`).
+    ``label`` names the hold for a reader: ``"OTAN → NATO"``, ``"link to https://x"``.
+    """
+
+    start: int
+    end: int
+    kind: str
+    target: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Article:
-    """One article to translate. ``source_lang`` is an ISO 639-1 code."""
+    """One article to translate. ``source_lang`` is an ISO 639-1 code.
+
+    ``glossary`` holds ``(source, target)`` pairs and ``do_not_translate`` terms to keep as
+    written (docs/glossary.md); ``holds`` the spans the translation must carry: the pipeline
+    adds the glossary's, a document's inline markup brings its own.
+    """
 
     id: str
     text: str
     title: str | None = None
     source_lang: str = "fr"
+    glossary: tuple[tuple[str, str], ...] = ()
+    do_not_translate: tuple[str, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    # "text", "markdown" or "html" (docs/documents.md). For a document, ``text`` holds the
+    # source as sent until the pipeline parses it: then ``document`` holds the source and
+    # ``text`` the translatable text of its blocks.
+    format: str = "text"
+    document: str | None = None
 
 
 def article_size(text: str, title: str | None = None) -> int:
@@ -122,6 +155,10 @@ class SentenceResult:
 class ParagraphResult:
     source: str
     translation: str
+    # The paragraph's language and the model that translated it (None: kept as it is):
+    # its route, visible when an article mixes languages.
+    lang: str | None = None
+    model: str | None = None
 
 
 @dataclass
@@ -151,6 +188,12 @@ class ArticleResult:
     error: dict[str, Any] | None = None
     # For source_lang "auto": the detected language, confidence and per-paragraph languages.
     language: dict[str, Any] | None = None
+    # What the models decoded for this article: segments translated and their target tokens,
+    # summary windows summarised and their tokens (what a benchmark checks its plan against).
+    work: dict[str, int] = field(default_factory=dict)
+    # "text", "markdown" or "html"; for a document, the translated document (None for text).
+    format: str = "text"
+    document: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

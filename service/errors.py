@@ -62,6 +62,25 @@ class TextTooLong(InputError):
     code = "text_too_long"
 
 
+class UnknownFormat(InputError):
+    """An article ``format`` other than ``text``, ``markdown`` or ``html``."""
+
+    code = "unknown_format"
+
+
+class EmptyDocument(EmptyText):
+    """A Markdown or HTML document with no translatable text (only code, markup, scripts)."""
+
+    code = "empty_document"
+
+
+class DocumentTooDeep(InputError):
+    """A Markdown or HTML document nested deeper than its parser reads (``limit``, and
+    where): what lies deeper would be left out of the translation."""
+
+    code = "document_too_deep"
+
+
 class UnsupportedLanguage(InputError):
     code = "unsupported_language"
 

@@ -34,6 +34,8 @@ TASKS: tuple[str, ...] = ("translation", "summarisation")
 BACKENDS: tuple[str, ...] = ("transformers", "ctranslate2")
 COMPLETE_MARKER = ".passeur-complete"
 TARGET_LANG = "en"  # every translation goes to English; summaries are written in it
+MULTILINGUAL = "mul"  # the ``source`` of an entry that translates many languages
+NO_FALLBACK = "none"  # the fallback setting that refuses languages without a pair
 REVISION_PATTERN = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -52,10 +54,22 @@ class ModelEntry:
     files: tuple[str, ...] = ()
     weights: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
     generation: dict[str, Any] = field(default_factory=dict)
+    # A multilingual entry (source "mul"): the ISO 639-1 codes it translates, and the
+    # model's own code for those it names differently (M2M100 says "no" for Bokmål).
+    languages: tuple[str, ...] = ()
+    model_codes: dict[str, str] = field(default_factory=dict)
 
     @property
     def pair(self) -> str:
         return f"{self.source}-{self.target}"
+
+    @property
+    def multilingual(self) -> bool:
+        return self.source == MULTILINGUAL
+
+    def covers(self, lang: str) -> bool:
+        """Whether this entry translates ``lang`` (its own source, or one of its languages)."""
+        return lang in self.languages if self.multilingual else lang == self.source
 
     @property
     def pinned(self) -> bool:
@@ -99,6 +113,12 @@ def _entry_from_toml(name: str, raw: dict[str, Any], path: Path) -> ModelEntry:
     backend = raw.get("backend", "transformers")
     if backend not in BACKENDS:
         raise ConfigError(f"{where}: backend must be one of {', '.join(BACKENDS)}")
+    languages = tuple(raw.get("languages", ()))
+    if (raw["source"] == MULTILINGUAL) != bool(languages):
+        raise ConfigError(
+            f"{where}: a multilingual entry (source = {MULTILINGUAL!r}) lists the source "
+            "languages it covers in `languages`, and only such an entry does"
+        )
     return ModelEntry(
         name=name,
         task=raw["task"],
@@ -111,6 +131,8 @@ def _entry_from_toml(name: str, raw: dict[str, Any], path: Path) -> ModelEntry:
         files=tuple(raw.get("files", ())),
         weights=tuple(raw.get("weights", ("model.safetensors", "pytorch_model.bin"))),
         generation=dict(raw.get("generation", {})),
+        languages=languages,
+        model_codes=dict(raw.get("model_codes", {})),
     )
 
 
@@ -160,18 +182,38 @@ class Registry:
         return sorted(self.entries)
 
     def pairs(self, task: str = "translation") -> list[str]:
-        return sorted({e.pair for e in self.entries.values() if e.task == task})
+        return sorted(
+            {e.pair for e in self.entries.values() if e.task == task and not e.multilingual}
+        )
 
     def sources(self, target: str = TARGET_LANG, task: str = "translation") -> list[str]:
-        """The source languages with a ``task`` entry into ``target``."""
+        """The source languages with a dedicated ``task`` entry into ``target`` (a pair;
+        multilingual entries are fallbacks, see :func:`fallback_entry`)."""
         return sorted(
-            {e.source for e in self.entries.values() if e.task == task and e.target == target}
+            {
+                e.source
+                for e in self.entries.values()
+                if e.task == task and e.target == target and not e.multilingual
+            }
+        )
+
+    def multilingual(self, target: str = TARGET_LANG) -> list[str]:
+        """The names of the multilingual translation entries into ``target``."""
+        return sorted(
+            e.name
+            for e in self.entries.values()
+            if e.task == "translation" and e.target == target and e.multilingual
         )
 
     def for_pair(self, task: str, source: str, target: str) -> ModelEntry:
-        """The first entry for this task and language pair (file order)."""
+        """The first dedicated entry for this task and language pair (file order)."""
         for entry in self.entries.values():
-            if entry.task == task and entry.source == source and entry.target == target:
+            if (
+                entry.task == task
+                and entry.source == source
+                and entry.target == target
+                and not entry.multilingual
+            ):
                 return entry
         raise UnsupportedLanguage(
             f"no {task} model for {source}->{target}; supported: "
@@ -248,6 +290,8 @@ class Registry:
 
 _cache: dict[tuple[Path, Path], tuple[tuple[int, int, int], Registry]] = {}
 _cache_lock = threading.Lock()
+# (default fallback setting, registry names) already logged as having no fallback
+_no_default_fallback: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def load_registry(settings: Settings, *, cached: bool = False) -> Registry:
@@ -270,12 +314,63 @@ def translation_sources(
     return sorted({*registry.sources(target), *overrides})
 
 
+def fallback_entry(registry: Registry, settings: Settings) -> ModelEntry | None:
+    """The multilingual entry ``settings.fallback_model`` names (``PASSEUR_FALLBACK_MODEL``),
+    or None for ``none``.
+
+    Left at its default, a registry without that entry (the tests' and the benchmark's
+    empty one, a deployment's own file) simply has no fallback: said once in the log, and
+    by ``passeur models list``. Set explicitly, a name that is not a multilingual entry
+    raises :class:`ConfigError` listing the ones there are.
+    """
+    setting = settings.fallback_model.strip()
+    if setting.lower() == NO_FALLBACK:
+        return None
+    entry = registry.lookup(setting)
+    if entry is not None and entry.multilingual and entry.target == TARGET_LANG:
+        return entry
+    if "fallback_model" not in settings.model_fields_set:
+        key = (setting, tuple(registry.names()))
+        with _cache_lock:
+            first = key not in _no_default_fallback
+            _no_default_fallback.add(key)
+        if first:
+            log.info("%s", no_fallback_note(registry, setting))
+        return None
+    raise ConfigError(
+        f"fallback model {setting!r} is not a multilingual translation entry of the "
+        f"registry; use one of {', '.join([*registry.multilingual(), NO_FALLBACK])} "
+        "(PASSEUR_FALLBACK_MODEL)"
+    )
+
+
+def no_fallback_note(registry: Registry, setting: str) -> str:
+    """Why the default fallback is off: for the log and ``passeur models list``."""
+    others = registry.multilingual()
+    hint = (
+        f"set PASSEUR_FALLBACK_MODEL to one of {', '.join(others)}"
+        if others
+        else ('add a multilingual entry (source = "mul") to the registry')
+    )
+    return (
+        f"no fallback model: the registry has no multilingual entry {setting!r} (the default), "
+        f"so languages without a pair are refused; {hint}"
+    )
+
+
 def supported_sources(settings: Settings) -> list[str]:
     """The ``source_lang`` values an article may name: the languages translated into
-    :data:`TARGET_LANG`, and that language itself (summarised as it is). Reads the registry
-    file only when it has changed."""
+    :data:`TARGET_LANG` by a pair or by the fallback model, and that language itself
+    (summarised as it is). Reads the registry file only when it has changed."""
     registry = load_registry(settings, cached=True)
-    return sorted({*translation_sources(registry, settings.translation_overrides()), TARGET_LANG})
+    fallback = fallback_entry(registry, settings)
+    return sorted(
+        {
+            *translation_sources(registry, settings.translation_overrides()),
+            *(fallback.languages if fallback else ()),
+            TARGET_LANG,
+        }
+    )
 
 
 def _resolve_folder(folder: Path, task: str) -> ResolvedModel:

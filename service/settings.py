@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     max_article_chars: int = Field(default=200_000, ge=100)
 
     languages: str = ",".join(DEFAULT_LANGUAGES)  # what source_lang "auto" can detect
+    # The multilingual registry entry that translates a language with no pair ("none":
+    # such a language is refused). See docs/languages.md.
+    fallback_model: str = "opus-mt-mul-en"
     # auto: abstractive, but extractive for an article under abstractive_min_words.
     summary_mode: SummaryMode = "auto"
     bullets: int = Field(default=BULLETS_DEFAULT, ge=BULLETS_MIN, le=BULLETS_MAX)
@@ -90,6 +93,8 @@ class Settings(BaseSettings):
     # summary would be about as long as the text.
     abstractive_min_words: int = Field(default=150, ge=0, le=100_000)
     drop_unsupported: bool = False
+    # The deployment's glossary file (TSV or CSV), under each request's terms: docs/glossary.md.
+    glossary: Path | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -25,8 +25,10 @@ from service.engines.protocol import Seq2SeqBackend
 from service.errors import ConfigError, ModelNotAvailable, PasseurError, UnsupportedLanguage
 from service.registry import (
     TARGET_LANG,
+    ModelEntry,
     Registry,
     ResolvedModel,
+    fallback_entry,
     load_registry,
     translation_sources,
 )
@@ -121,9 +123,11 @@ class TranslatorPool(Mapping[str, Any]):
     """Translation backends by source language, loaded once each, on first use.
 
     Behaves as a read-only mapping for the pipeline: ``lang in pool`` says whether a
-    model is known for the pair (registry entry or override), ``pool[lang]`` loads it,
-    raising :class:`ModelNotAvailable` with the pull command when it is not on disk.
-    ``items()`` lists the loaded ones.
+    model is known for the language (a pair's registry entry or override, else the
+    multilingual fallback when it covers the language), ``pool[lang]`` loads it, raising
+    :class:`ModelNotAvailable` with the pull command when it is not on disk. The fallback
+    is loaded once and serves every language it covers (:meth:`route` says which languages
+    go to it). ``items()`` lists the loaded ones, the fallback under ``"fallback"``.
     """
 
     def __init__(
@@ -137,39 +141,67 @@ class TranslatorPool(Mapping[str, Any]):
         self.registry = registry
         self.wrap = wrap
         self._loaded = dict(preloaded)
+        self._fallback: Any = None
+        self.fallback: ModelEntry | None = fallback_entry(registry, settings)
         self._lock = threading.Lock()
 
     def sources(self) -> list[str]:
-        """The languages translated into English (:func:`service.registry.translation_sources`)."""
+        """The languages with a pair into English (:func:`service.registry.translation_sources`)."""
         return translation_sources(self.registry, self.settings.translation_overrides())
 
+    def route(self, lang: str) -> str | None:
+        """``"pair"`` when ``lang`` has its own model, ``"fallback"`` when the multilingual
+        fallback covers it, None when nothing translates it."""
+        if lang in self.sources():
+            return "pair"
+        if self.fallback is not None and self.fallback.covers(lang):
+            return "fallback"
+        return None
+
     def pairs(self) -> list[str]:
-        return [f"{source}-{TARGET_LANG}" for source in self.sources()]
+        """What is supported, for error messages: ``fr-en``, ... and each language the
+        fallback covers."""
+        covered = self.fallback.languages if self.fallback else ()
+        return [f"{source}-{TARGET_LANG}" for source in sorted({*self.sources(), *covered})]
 
     def __contains__(self, lang: object) -> bool:
-        return isinstance(lang, str) and lang in self.sources()
+        return isinstance(lang, str) and self.route(lang) is not None
 
     def __getitem__(self, lang: str) -> Any:
         with self._lock:
-            if lang not in self._loaded:
-                if lang not in self:
-                    raise UnsupportedLanguage(
-                        f"no translation model for {lang}->{TARGET_LANG}; "
-                        f"supported: {', '.join(self.pairs())}",
-                        supported=self.pairs(),
-                    )
-                model = resolve_translation(self.settings, self.registry, lang)
-                backend = _loaded(
-                    model, self.settings, _translation_budget(self.settings, model), self.wrap
+            if lang in self._loaded:
+                return self._loaded[lang]
+            if lang == "fallback" and self._fallback is not None:  # as listed by __iter__
+                return self._fallback
+            route = self.route(lang)
+            if route is None:
+                raise UnsupportedLanguage(
+                    f"no translation model for {lang}->{TARGET_LANG}; "
+                    f"supported: {', '.join(self.pairs())}",
+                    supported=self.pairs(),
                 )
-                self._loaded[lang] = backend
-            return self._loaded[lang]
+            if route == "fallback":
+                return self._fallback_backend()
+            model = resolve_translation(self.settings, self.registry, lang)
+            backend = _loaded(
+                model, self.settings, _translation_budget(self.settings, model), self.wrap
+            )
+            self._loaded[lang] = backend
+            return backend
+
+    def _fallback_backend(self) -> Any:
+        if self._fallback is None and self.fallback is not None:
+            model = self.registry.resolve(self.fallback.name, "translation")
+            self._fallback = _loaded(
+                model, self.settings, _translation_budget(self.settings, model), self.wrap
+            )
+        return self._fallback
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._loaded))
+        return iter([*self._loaded, *(["fallback"] if self._fallback is not None else [])])
 
     def __len__(self) -> int:
-        return len(self._loaded)
+        return len(self._loaded) + (self._fallback is not None)
 
 
 def load_pipeline(

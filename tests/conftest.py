@@ -60,6 +60,13 @@ def tiny_bart(model_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_m2m100(model_root: Path) -> Path:
+    from service.measure.devmodels import build_m2m100
+
+    return build_m2m100(model_root / "tiny-m2m100")
+
+
+@pytest.fixture(scope="session")
 def marian_backend(tiny_marian: Path):
     from service.engines.hf import TransformersSeq2Seq
     from service.registry import Registry

@@ -204,13 +204,14 @@ from service.settings import Settings
 settings = Settings(models_dir={str(ROOT / "models")!r}, cache_dir={str(tmp_path)!r}, api_keys="")
 client = TestClient(create_app(settings, MemoryJobStore()))
 codes = [client.post("/v1/jobs", json={{"text": "Bonjour.", "source_lang": lang}}).status_code
-         for lang in ("fr", "pl", "auto")]
+         for lang in ("fr", "ko", "pl", "auto")]
 codes.append(client.get("/v1/languages").status_code)
 heavy = ("torch", "transformers", "ctranslate2", "lingua", "service.wiring", "service.engines")
 print(codes, sorted(m for m in heavy if m in sys.modules))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[202, 422, 202, 200] []", out.stderr
+    # Korean has no model; Polish goes to the default fallback (opus-mt-mul-en).
+    assert out.stdout.strip() == "[202, 422, 202, 202, 200] []", out.stderr
 
 
 def test_openapi_and_docs_are_served(client: TestClient) -> None:
@@ -323,12 +324,13 @@ def test_a_language_without_a_model_is_422_listing_the_supported_ones(
     client: TestClient, store: MemoryJobStore
 ) -> None:
     error = error_of(
-        client.post("/v1/jobs", json={"text": "Dzień dobry.", "source_lang": "pl"}),
+        client.post("/v1/jobs", json={"text": "안녕하세요.", "source_lang": "ko"}),
         422,
         "unsupported_language",
     )
-    assert error["language"] == "pl" and {"fr", "de", "en"} <= set(error["supported"])
-    assert "pl" not in error["supported"] and store.counts()["queued"] == 0
+    # The pairs, English, and what the default fallback covers (Polish); not Korean.
+    assert error["language"] == "ko" and {"fr", "de", "en", "pl"} <= set(error["supported"])
+    assert "ko" not in error["supported"] and store.counts()["queued"] == 0
 
 
 @pytest.mark.parametrize(

@@ -129,6 +129,59 @@ def test_one_visible_character_among_invisible_ones_is_text(tmp_path: Path) -> N
     assert store.get(response.json()["id"]).payload["article"]["title"] is None
 
 
+# -- documents ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"),
+    [
+        ("html", "\x01Le train\x0b part.\ufffe"),  # lxml refused these: a 500 once
+        ("html", "<p>Le train\x00 part.</p>"),
+        ("markdown", "Le train\x00 part.\x0c"),
+        ("html", "<p " + " ".join(f"a{i}=1" for i in range(3000)) + ">Le train part.</p>"),
+    ],
+)
+def test_control_characters_and_wide_markup_in_a_document_are_accepted(
+    tmp_path: Path, fmt: str, text: str
+) -> None:
+    store = MemoryJobStore()
+    client = TestClient(create_app(api_settings(tmp_path), store))
+    response = post_raw(client, "/v1/jobs", {"text": text, "format": fmt})
+    assert response.status_code == 202, response.text
+    assert store.get(response.json()["id"]).payload["article"]["format"] == fmt
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "code", "details"),
+    [
+        (
+            "html",
+            "<div>" * 300 + "Le train part." + "</div>" * 300,
+            "document_too_deep",
+            {"limit": 256},
+        ),
+        ("markdown", ">" * 25 + " Le train part.", "document_too_deep", {"limit": 20}),
+        ("html", "<script>alert(1)</script><!-- rien -->", "empty_document", {}),
+        ("markdown", "    du code\n\n```\nencore\n```", "empty_document", {}),
+        (
+            "xml",
+            "<p>Le train part.</p>",
+            "unknown_format",
+            {"accepted": ["text", "markdown", "html"]},
+        ),
+    ],
+)
+def test_a_document_nothing_can_be_made_of_is_422_with_its_code(
+    tmp_path: Path, fmt: str, text: str, code: str, details: dict[str, Any]
+) -> None:
+    store = MemoryJobStore()
+    client = TestClient(create_app(api_settings(tmp_path), store))
+    for path in ROUTES:
+        error = error_of(post_raw(client, path, {"text": text, "format": fmt}), 422, code)
+        assert details.items() <= error.items(), error
+    assert store.counts()["queued"] == 0
+
+
 # -- strict option types -------------------------------------------------------------------
 
 
@@ -215,9 +268,19 @@ ANY_CHAR = st.one_of(
     st.sampled_from(["\u200b", "\ufeff", "\x00", " ", "\n", "é", "\U0001f600"]),
 )
 ANY_TEXT = st.text(ANY_CHAR, max_size=60)
+# Markup pieces among any characters: documents that parse into something, or nearly.
+MARKUP_TEXT = st.lists(
+    st.one_of(
+        ANY_CHAR,
+        st.sampled_from(["<p>", "</p>", "<b>", "</a>", '<a href="x">', "<!--", "<script>"]),
+        st.sampled_from(["*", "`", "[", "](u)", "> ", "- ", "\n\n", "# ", "|", "---\n"]),
+    ),
+    max_size=30,
+).map("".join)
 BODIES = st.fixed_dictionaries(
-    {"text": ANY_TEXT},
+    {"text": st.one_of(ANY_TEXT, MARKUP_TEXT)},
     optional={
+        "format": st.one_of(st.sampled_from(["text", "markdown", "html", " HTML "]), ANY_TEXT),
         "title": st.one_of(st.none(), ANY_TEXT),
         "source_lang": st.one_of(st.sampled_from(["fr", "auto", "DE", " en "]), ANY_TEXT),
         "options": st.fixed_dictionaries(

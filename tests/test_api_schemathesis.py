@@ -7,8 +7,11 @@ Two built-in checks are swapped for what this API promises instead:
 - ``positive_data_acceptance`` expects every schema-valid request to be accepted. Two
   refusals depend on the server, not on the request's shape, so no schema can say them:
   a language no registry model translates (422 ``unsupported_language``) and an article
-  over the server's character limits (422 ``text_too_long``). :func:`positive_data_accepted`
-  allows those two codes and nothing else.
+  over the server's character limits (422 ``text_too_long``). Two more depend on what a
+  parser makes of a Markdown or HTML document, which no JSON Schema can say either: no text
+  outside code and markup (422 ``empty_document``), nesting past the parser's depth (422
+  ``document_too_deep``); the schema's ``format`` description names both.
+  :func:`positive_data_accepted` allows those four codes and nothing else.
 - ``use_after_free`` expects a DELETE to remove the resource. ``DELETE /v1/jobs/{id}``
   cancels the job, which stays readable as ``cancelled`` (README, "API").
 """
@@ -31,12 +34,15 @@ from service.jobs.store import SQLiteJobStore, StoreOptions
 EXAMPLES = 50  # per operation and phase; the whole run takes about 10 s on one core
 # Refusals of schema-valid requests that depend on the server's registry and limits.
 SERVER_SIDE_422 = {"unsupported_language", "text_too_long"}
+# Refusals of schema-valid documents that only parsing them can tell.
+PARSER_SIDE_422 = {"empty_document", "document_too_deep"}
 
 
 @schemathesis.check
 def positive_data_accepted(ctx: Any, response: Any, case: Any) -> None:
     """A schema-valid request is accepted, unless the server's registry or limits refuse
-    it (:data:`SERVER_SIDE_422`), it reuses an Idempotency-Key (409), names no job (404) or
+    it (:data:`SERVER_SIDE_422`), its document parses to nothing to translate
+    (:data:`PARSER_SIDE_422`), it reuses an Idempotency-Key (409), names no job (404) or
     meets the admission limits (429)."""
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
@@ -50,7 +56,7 @@ def positive_data_accepted(ctx: Any, response: Any, case: Any) -> None:
             code = response.json()["error"]["code"]
         except (ValueError, KeyError, TypeError):
             code = None
-        if code in SERVER_SIDE_422:
+        if code in SERVER_SIDE_422 | PARSER_SIDE_422:
             return
     raise AssertionError(f"schema-valid request refused: {status} {code or ''}".strip())
 

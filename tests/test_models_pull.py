@@ -90,7 +90,9 @@ def test_a_refused_connection_stops_the_pull_at_once_with_the_fix(tmp_path: Path
     # The unpinned entries are said to be optional pairs, not "skipped".
     assert "skipped" not in proc.stdout
     assert "not pulled: opus-mt-de-en, opus-mt-es-en" in proc.stdout
-    assert "optional language pairs" in proc.stdout
+    assert "opus-mt-pt-en (optional language pairs)" in proc.stdout
+    # The fallbacks are told apart from the pairs: they serve every language without one.
+    assert "m2m100_418M, opus-mt-mul-en (multilingual fallbacks" in proc.stdout
     assert not (tmp_path / "cache").exists()
 
 

@@ -177,21 +177,23 @@ def test_supported_languages_are_the_registry_pairs_and_overrides_parsed_once_pe
 
     monkeypatch.setattr(Registry, "load", classmethod(counting_load))
     first = supported_sources(settings)
-    assert {"fr", "de", "ca", "en"} <= set(first) and "pl" not in first
+    # Pairs, the override, the default fallback's languages (pl); Korean has nothing.
+    assert {"fr", "de", "ca", "en", "pl"} <= set(first) and "ko" not in first
     assert supported_sources(settings) == first and len(parsed) == 1
     # The worker's translators answer from the same pairs (English is kept, not translated).
     pool = TranslatorPool(settings, load_registry(settings), {})
     assert pool.pairs() == [f"{lang}-en" for lang in first if lang != "en"]
-    assert "ca" in pool and "pl" not in pool
+    assert "ca" in pool and "ko" not in pool
+    assert (pool.route("ca"), pool.route("pl"), pool.route("ko")) == ("pair", "fallback", None)
 
     path.write_text(
         path.read_text(encoding="utf-8")
-        + '\n[models.opus-mt-pl-en]\ntask = "translation"\nsource = "pl"\ntarget = "en"\n'
-        'hub_id = "Helsinki-NLP/opus-mt-pl-en"\n',
+        + '\n[models.opus-mt-ko-en]\ntask = "translation"\nsource = "ko"\ntarget = "en"\n'
+        'hub_id = "Helsinki-NLP/opus-mt-ko-en"\n',
         encoding="utf-8",
     )
-    assert "pl" in supported_sources(settings)
-    assert supported_sources(settings) == sorted({*first, "pl"})
+    assert "ko" in supported_sources(settings)
+    assert supported_sources(settings) == sorted({*first, "ko"})
     assert parsed.count(path) == 3  # once per version through the cache, once by load_registry()
 
 

@@ -117,3 +117,21 @@ def test_the_pipeline_shows_the_repaired_sentence(settings) -> None:
     assert sources_cover_text(result, text)
     assert result["sentences"][1]["translation"] == mock_english(TWO_SENTENCES)
     assert [(f["code"], f["sentence"]) for f in result["flags"]] == [("short_output_repaired", 1)]
+
+
+def test_the_result_counts_every_token_decoded_repairs_included(settings) -> None:
+    """``work`` says what the model decoded for the article (what ``passeur bench`` checks
+    the service against): the first outputs and the pieces translated again."""
+    text = f"Une première phrase courte. {TWO_SENTENCES}"
+    backend = FakeBackend(drops_second_sentence)
+    result = Pipeline({"fr": backend}, None, settings).run(Article("a", text)).to_dict()
+    decoded = 0
+    for texts, options in backend.calls:
+        decoded += sum(len(drops_second_sentence(t, options).split()) for t in texts)
+    assert len(backend.calls) == 2  # the first pass, then the repair
+    assert result["work"] == {
+        "segments": 2,
+        "translated_tokens": decoded,
+        "summary_windows": 0,
+        "summary_tokens": 0,
+    }

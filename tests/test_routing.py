@@ -28,6 +28,7 @@ CATALAN = (
     "El govern va presentar dimecres un projecte de llei sobre les pensions. "
     "Els sindicats criden a una vaga general la setmana que ve."
 )
+KOREAN = "정부는 수요일 연금 개혁 법안을 발표했다. 노조는 다음 주 전국 파업을 예고했다."
 
 
 @pytest.fixture
@@ -106,7 +107,8 @@ def test_batch_script_routes_a_mixed_folder(
     monkeypatch.setenv("PASSEUR_CACHE_DIR", str(tmp_path / "cache"))
     folder = tmp_path / "in"
     folder.mkdir()
-    for name, text in {"fr": FRENCH, "de": GERMAN, "en": ENGLISH, "ca": CATALAN}.items():
+    articles = {"fr": FRENCH, "de": GERMAN, "en": ENGLISH, "ca": CATALAN, "ko": KOREAN}
+    for name, text in articles.items():
         (folder / f"{name}.txt").write_text(text, encoding="utf-8")
     (folder / "it.txt").write_text(
         "Il governo ha presentato mercoledì un disegno di legge sulle pensioni. "
@@ -132,7 +134,7 @@ def test_batch_script_routes_a_mixed_folder(
             f"de-en={tiny_marian_de}",
         ]
     )
-    assert code == 1  # two articles cannot be translated here
+    assert code == 1  # three articles cannot be translated here
     records = {r["id"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
     assert records["fr"]["models"]["translation"]["name"] == str(tiny_marian.resolve())
     assert records["de"]["models"]["translation"]["name"] == str(tiny_marian_de.resolve())
@@ -142,7 +144,12 @@ def test_batch_script_routes_a_mixed_folder(
         "de": "de",
         "en": "en",
     }
-    assert records["ca"]["error"]["code"] == "unsupported_language"
+    # Korean: no pair, and the default fallback (opus-mt-mul-en) does not cover it.
+    assert records["ko"]["error"]["code"] == "unsupported_language"
+    assert records["ko"]["error"]["language"] == "ko"
+    # Catalan goes to the fallback, not pulled here: the record says how to get it.
+    assert records["ca"]["error"]["code"] == "model_not_available"
+    assert "passeur models pin opus-mt-mul-en" in records["ca"]["error"]["message"]
     # Italian has a registry entry but no pulled model: the record says how to get it.
     assert records["it"]["error"]["code"] == "model_not_available"
     assert "passeur models pin opus-mt-it-en" in records["it"]["error"]["message"]
@@ -157,9 +164,18 @@ def test_api_refuses_a_language_without_a_model(tmp_path) -> None:
 
     settings = Settings(cache_dir=tmp_path / "cache", data_dir=tmp_path)
     client = TestClient(create_app(settings, MemoryJobStore()))
-    response = client.post("/v1/jobs", json={"text": CATALAN, "source_lang": "ca"})
+    response = client.post("/v1/jobs", json={"text": KOREAN, "source_lang": "ko"})
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["code"] == "unsupported_language" and "fr" in error["supported"]
+    assert error["code"] == "unsupported_language"
+    # The pairs and the languages the default fallback covers.
+    assert {"fr", "de", "ca", "pl"} <= set(error["supported"]) and "ko" not in error["supported"]
     assert client.post("/v1/jobs", json={"text": GERMAN, "source_lang": "auto"}).status_code == 202
     assert client.post("/v1/jobs", json={"text": GERMAN, "source_lang": "de"}).status_code == 202
+    assert client.post("/v1/jobs", json={"text": CATALAN, "source_lang": "ca"}).status_code == 202
+    # With no fallback, Catalan is refused.
+    settings = Settings(cache_dir=tmp_path / "cache", data_dir=tmp_path, fallback_model="none")
+    client = TestClient(create_app(settings, MemoryJobStore()))
+    response = client.post("/v1/jobs", json={"text": CATALAN, "source_lang": "ca"})
+    assert response.status_code == 422
+    assert "ca" not in response.json()["error"]["supported"]

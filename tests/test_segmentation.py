@@ -763,3 +763,20 @@ def test_fit_to_budget_properties() -> None:
             assert len(pieces) <= 1 and all(p.cut is None for p in pieces)
         else:
             assert all(p.cut in ("clause", "hard") for p in pieces)
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "count"),
+    [
+        ("ja", "東京は晴れです。明日は雨が降るでしょう！本当ですか？", 3),
+        ("zh", "今天天气很好。我们去公园吧！", 2),
+        ("ar", "وصل الرئيس إلى باريس. هل سيلتقي الوزير؟ نعم، غدا.", 3),
+        ("ja", "彼は「行きます。」と言った。", 1),  # the quote's own end stays inside it
+    ],
+)
+def test_scripts_without_spaces_or_case_are_cut_at_their_own_sentence_ends(
+    lang: str, text: str, count: int
+) -> None:
+    spans = split_sentences(text, lang)
+    assert "".join(text[a:b] for a, b in spans).replace(" ", "") == text.replace(" ", "")
+    assert len(spans) == count, [text[a:b] for a, b in spans]

@@ -6,7 +6,8 @@ run writes where the page has to place them: on the title, on a sentence (a note
 as a warning), on the summary. It claims only while ``claiming`` is set and advances a
 sentence only while ``stepping`` is set (a held job shows ``0 / N`` sentences done), so a
 test can keep a job queued or running; a job cancelled while running ends ``cancelled``, as
-the real worker's does.
+the real worker's does. A test may hand it another ``make_result`` (job id, payload ->
+result), e.g. the real pipeline over a fake backend (tests/test_web_page_documents.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,24 @@ def page_flags(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [f.__dict__ for f in flags]
 
 
+def canned_page_result(job_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """:func:`test_api.canned_result` with the flags of :func:`page_flags`."""
+    result = canned_result(job_id, payload)
+    result["flags"] += page_flags(result)
+    return result
+
+
 class PageWorker:
     """Claims jobs from ``store`` and completes them one sentence per ``step_s``."""
 
-    def __init__(self, store: MemoryJobStore, *, step_s: float = 0.01) -> None:
-        self.store, self.step_s = store, step_s
+    def __init__(
+        self,
+        store: MemoryJobStore,
+        *,
+        step_s: float = 0.01,
+        make_result: Callable[[str, dict[str, Any]], dict[str, Any]] = canned_page_result,
+    ) -> None:
+        self.store, self.step_s, self.make_result = store, step_s, make_result
         self.claiming, self.stepping = threading.Event(), threading.Event()
         self.claiming.set()
         self.stepping.set()
@@ -119,8 +133,7 @@ class PageWorker:
 
     def _work(self, lease: Any) -> None:
         job_id, token = lease.job.id, lease.token
-        result = canned_result(job_id, lease.job.payload)
-        result["flags"] += page_flags(result)
+        result = self.make_result(job_id, lease.job.payload)
         total = len(result["sentences"])
         for done in range(total + 1):
             if not self.store.set_progress(job_id, token, "translation", done, total):
@@ -134,11 +147,16 @@ class PageWorker:
 
 
 @contextlib.contextmanager
-def page_server(tmp: Path, **settings: Any) -> Iterator[tuple[str, PageWorker]]:
-    """The API (``settings`` over the tests' defaults) under uvicorn, with a PageWorker."""
+def page_server(
+    tmp: Path,
+    make_result: Callable[[str, dict[str, Any]], dict[str, Any]] = canned_page_result,
+    **settings: Any,
+) -> Iterator[tuple[str, PageWorker]]:
+    """The API (``settings`` over the tests' defaults) under uvicorn, with a PageWorker
+    completing jobs with ``make_result``."""
     store = MemoryJobStore()
     app = create_app(api_settings(tmp, **settings), store)
-    with running_server(app) as url, PageWorker(store) as worker:
+    with running_server(app) as url, PageWorker(store, make_result=make_result) as worker:
         yield url, worker
 
 

@@ -105,7 +105,9 @@ _STATUS_NOTES = {
     413: "body_too_large: the body is over the size limit (with limit and size)",
     415: "unsupported_media_type: the body is not sent as application/json",
     422: "invalid_request (fields, with errors), invalid_text (a lone surrogate, with field "
-    "and position), empty_text, text_too_long (with limit and size), unsupported_language",
+    "and position), empty_text, text_too_long (with limit and size), unsupported_language, "
+    "unknown_format (with accepted), empty_document (markup with no text), "
+    "document_too_deep (with limit and line)",
     429: "rate_limited (the key's submissions per minute) or tenant_queue_full (its queued "
     "jobs): retry after Retry-After",
     503: "queue_full, overloaded (/v1/translate would wait past its timeout) or "

@@ -51,9 +51,13 @@ def job_links(job_id: str) -> dict[str, str]:
 
 def job_view(job: Job) -> dict[str, Any]:
     """A job as the API shows it: :meth:`Job.public` plus whether a cancel is pending and
-    its tenant (null when the API is open)."""
+    its tenant (null when the API is open), and the terms it was sent with, when any
+    (``glossary``, ``do_not_translate``: part of the job record, docs/glossary.md)."""
+    article = (job.payload or {}).get("article") or {}
+    terms = {k: article[k] for k in ("glossary", "do_not_translate") if article.get(k)}
     return {
         **job.public(),
+        **terms,
         "cancel_requested": job.cancel_requested,
         "tenant": job.tenant or None,
         "links": job_links(job.id),

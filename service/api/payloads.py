@@ -3,7 +3,10 @@
 The payload a job carries, which the worker reads, is exactly::
 
     {
-        "article": {"title": str | None, "text": str, "source_lang": str},
+        "article": {"title": str | None, "text": str, "source_lang": str,
+                    "format"?: "markdown" | "html",
+                    "glossary"?: [{"source": str, "target": str}],
+                    "do_not_translate"?: [str]},
         "options": {"bullets"?: int, "summary_mode"?: str, "beam"?: int,
                     "drop_unsupported"?: bool},
     }
@@ -24,6 +27,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -35,8 +39,11 @@ from pydantic import (
 )
 
 from service.articles import INVISIBLE_CHARS, check_text, is_blank, validate_article
+from service.documents import FORMATS, load_document
+from service.errors import UnknownFormat
 from service.idempotency import content_hash
 from service.settings import BULLETS_MAX, BULLETS_MIN, DEFAULT_SOURCE_LANG, SummaryMode
+from service.text.terms import MAX_TERM_CHARS, MAX_TERMS, term_problem
 
 __all__ = ["ArticleOptionsIn", "ArticleRequest", "JobAccepted", "body_hash", "job_payload"]
 
@@ -71,8 +78,37 @@ class ArticleOptionsIn(BaseModel):
     )
 
 
-# Somewhere in the text, a character that is neither whitespace nor invisible.
-_VISIBLE = f"[^\\s{INVISIBLE_CHARS}]"
+def _term(value: str) -> str:
+    problem = term_problem(value)
+    if problem:
+        raise ValueError(f"the term {problem}")
+    return value.strip()
+
+
+# A glossary term: 1 to MAX_TERM_CHARS characters, not blank, no control character (the
+# pattern says it to schema-driven clients; term_problem gives the message).
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
+_TERM_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
+Term = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_TERM_CHARS, json_schema_extra={"pattern": _TERM_PATTERN}),
+    AfterValidator(_term),
+]
+
+
+class GlossaryEntryIn(BaseModel):
+    """A house rendering: where ``source`` occurs, the translation holds ``target``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Term
+    target: Term
+
+
+# Somewhere in the text, a character that is neither whitespace nor invisible. U+001C-U+001F
+# and U+0085 are whitespace to Python (is_blank) but not to ECMA-262's \s: named, the pattern
+# means the same in both.
+_VISIBLE = f"[^\\s\\u001c-\\u001f\\u0085{INVISIBLE_CHARS}]"
 
 
 class ArticleRequest(BaseModel):
@@ -106,6 +142,26 @@ class ArticleRequest(BaseModel):
         "article and paragraph",
         json_schema_extra={"pattern": r"^\s*([A-Za-z]{2,3}|[Aa][Uu][Tt][Oo])\s*$"},
     )
+    format: str = Field(
+        default="text",
+        description="what `text` holds: plain text, or a Markdown or HTML document, "
+        "translated into the same document (docs/documents.md; else 422 unknown_format). "
+        "A document must hold some text outside code, scripts and markup (else 422 "
+        "empty_document) and nest no deeper than its parser reads: 256 elements in HTML, "
+        "20 block quotes and lists in Markdown (else 422 document_too_deep)",
+        json_schema_extra={"enum": list(FORMATS)},
+    )
+    glossary: list[GlossaryEntryIn] = Field(
+        default_factory=list,
+        max_length=MAX_TERMS,
+        description="house renderings, over the deployment's glossary (docs/glossary.md); "
+        "a sentence whose translation lacks a target is flagged glossary_miss",
+    )
+    do_not_translate: list[Term] = Field(
+        default_factory=list,
+        max_length=MAX_TERMS,
+        description="terms the translation must hold as written (docs/glossary.md)",
+    )
     options: ArticleOptionsIn = Field(default_factory=ArticleOptionsIn)
 
     @field_validator("text", "title", mode="before")
@@ -115,6 +171,19 @@ class ArticleRequest(BaseModel):
         # invalid_text with the field and position, whichever field it is in.
         if isinstance(value, str):
             check_text(value, str(info.field_name))
+        return value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _known_format(cls, value: object) -> object:
+        # UnknownFormat itself, not a ValueError: 422 unknown_format with the accepted ones.
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in FORMATS:
+                raise UnknownFormat(
+                    f"unknown article format {value!r}: use one of {', '.join(FORMATS)}",
+                    accepted=list(FORMATS),
+                )
         return value
 
     @field_validator("source_lang")
@@ -147,10 +216,19 @@ def job_payload(request: ArticleRequest, *, max_chars: int) -> dict[str, Any]:
     """
     title = request.title.strip() if request.title and not is_blank(request.title) else None
     validate_article(request.text, title, max_chars=max_chars)
-    return {
-        "article": {"title": title, "text": request.text, "source_lang": request.source_lang},
-        "options": request.options.model_dump(exclude_none=True),
+    article: dict[str, Any] = {
+        "title": title,
+        "text": request.text,
+        "source_lang": request.source_lang,
     }
+    if request.format != "text":  # a text job's payload (and hash) is what it always was
+        load_document(request.text, request.format)  # 422 empty_document before it is stored
+        article["format"] = request.format
+    if request.glossary:  # absent when empty: a job without terms hashes as it always did
+        article["glossary"] = [e.model_dump() for e in request.glossary]
+    if request.do_not_translate:
+        article["do_not_translate"] = list(request.do_not_translate)
+    return {"article": article, "options": request.options.model_dump(exclude_none=True)}
 
 
 def body_hash(payload: dict[str, Any], priority: str) -> str:

@@ -15,8 +15,11 @@ from typing import IO, Any
 from service.articles import Article, ArticleResult, check_text
 from service.errors import InputError, InvalidText, UnreadableInput
 from service.settings import DEFAULT_SOURCE_LANG
+from service.text.terms import MAX_TERMS, term_problem
 
 INPUT_SUFFIXES = (".txt", ".jsonl")
+# A file's format by its suffix (docs/documents.md); anything else is plain text.
+DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 
 
 @dataclass
@@ -33,9 +36,11 @@ class InputItem:
         return ArticleResult.failed(self.id, self.source_lang, self.error or {})
 
 
-def expand_paths(paths: Iterable[str]) -> list[Path | None]:
+def expand_paths(paths: Iterable[str], input_format: str | None = None) -> list[Path | None]:
     """Files to read in order; ``None`` stands for stdin. Folders are walked recursively
-    for ``.txt`` and ``.jsonl`` files. A missing path raises ``FileNotFoundError``."""
+    for ``.txt`` and ``.jsonl`` files, and for the Markdown or HTML files of
+    ``input_format`` when it is given. A missing path raises ``FileNotFoundError``."""
+    suffixes = INPUT_SUFFIXES + tuple(k for k, v in DOCUMENT_SUFFIXES.items() if v == input_format)
     out: list[Path | None] = []
     for raw in paths:
         if raw == "-":
@@ -43,9 +48,7 @@ def expand_paths(paths: Iterable[str]) -> list[Path | None]:
             continue
         path = Path(raw)
         if path.is_dir():
-            out.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in INPUT_SUFFIXES)
-            )
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in suffixes))
         elif path.is_file():
             out.append(path)
         else:
@@ -108,7 +111,41 @@ def _jsonl_item(line: str, where: str, fallback_id: str, default_lang: str) -> I
         err = InvalidText(f"{where}: {exc.message}", **exc.details)
         article_id, lang = _encodable(article_id, fallback_id), _encodable(lang, default_lang)
         return InputItem(article_id, lang, error=err.to_dict())
-    return InputItem(article_id, lang, Article(article_id, text, title, lang))
+    try:
+        glossary, keep = _jsonl_terms(obj, where)
+    except InputError as exc:
+        article_id, lang = _encodable(article_id, fallback_id), _encodable(lang, default_lang)
+        return InputItem(article_id, lang, error=exc.to_dict())
+    article = Article(article_id, text, title, lang, glossary=glossary, do_not_translate=keep)
+    return InputItem(article_id, lang, article)
+
+
+def _jsonl_terms(
+    obj: dict[str, Any], where: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """A JSONL record's ``glossary`` (``[{"source", "target"}]``) and ``do_not_translate``
+    (``[str]``), held to the API's limits; a bad entry is an :class:`InputError` naming it."""
+    raw_glossary, raw_keep = obj.get("glossary") or [], obj.get("do_not_translate") or []
+    if not isinstance(raw_glossary, list) or not isinstance(raw_keep, list):
+        raise InputError(f"{where}: `glossary` and `do_not_translate` must be lists")
+    for name, terms in (("glossary", raw_glossary), ("do_not_translate", raw_keep)):
+        if len(terms) > MAX_TERMS:
+            raise InputError(f"{where}: {len(terms)} {name} terms, over the limit of {MAX_TERMS}")
+    glossary: list[tuple[str, str]] = []
+    for i, entry in enumerate(raw_glossary):
+        raw = [entry.get(k) for k in ("source", "target")] if isinstance(entry, dict) else []
+        if len(raw) != 2 or not all(isinstance(v, str) for v in raw):
+            raise InputError(f'{where}: glossary[{i}] must be {{"source": str, "target": str}}')
+        pair = [str(v) for v in raw]
+        for name, value in zip(("source", "target"), pair, strict=True):
+            if problem := term_problem(value):
+                raise InputError(f"{where}: glossary[{i}].{name} {problem}")
+        glossary.append((pair[0].strip(), pair[1].strip()))
+    for i, term in enumerate(raw_keep):
+        problem = term_problem(term) if isinstance(term, str) else "is not a string"
+        if problem:
+            raise InputError(f"{where}: do_not_translate[{i}] {problem}")
+    return tuple(glossary), tuple(t.strip() for t in raw_keep)
 
 
 def _file_name_text(name: str) -> str:
@@ -135,7 +172,7 @@ def _encodable(value: str, fallback: str) -> str:
 
 
 def _items_from_text(
-    data: bytes, path_id: str, where: str, jsonl: bool, lang: str
+    data: bytes, path_id: str, where: str, jsonl: bool, lang: str, fmt: str = "text"
 ) -> Iterator[InputItem]:
     try:
         text = _decode(data, where)
@@ -143,7 +180,7 @@ def _items_from_text(
         yield InputItem(path_id, lang, error=exc.to_dict())
         return
     if not jsonl:
-        yield InputItem(path_id, lang, Article(path_id, text, None, lang))
+        yield InputItem(path_id, lang, Article(path_id, text, None, lang, format=fmt))
         return
     for lineno, line in enumerate(io.StringIO(text), start=1):
         if line.strip():
@@ -151,14 +188,21 @@ def _items_from_text(
 
 
 def iter_inputs(
-    files: list[Path | None], stdin: IO[bytes], default_lang: str = DEFAULT_SOURCE_LANG
+    files: list[Path | None],
+    stdin: IO[bytes],
+    default_lang: str = DEFAULT_SOURCE_LANG,
+    input_format: str | None = None,
 ) -> Iterator[InputItem]:
-    """Every article of ``files`` in order; unreadable ones come as items with an error."""
+    """Every article of ``files`` in order; unreadable ones come as items with an error.
+
+    A file's format is ``input_format`` when given, else its suffix's
+    (:data:`DOCUMENT_SUFFIXES`), else text; a JSONL record is text."""
     for f in files:
         if f is None:
             data = stdin.read()
-            looks_jsonl = data.lstrip().startswith(b"{")
-            yield from _items_from_text(data, "stdin", "stdin", looks_jsonl, default_lang)
+            looks_jsonl = input_format in (None, "text") and data.lstrip().startswith(b"{")
+            fmt = input_format or "text"
+            yield from _items_from_text(data, "stdin", "stdin", looks_jsonl, default_lang, fmt)
             continue
         # A file name that is not UTF-8 becomes the id and the place of the records.
         path_id, where = _file_name_text(f.stem), _file_name_text(str(f))
@@ -168,7 +212,9 @@ def iter_inputs(
             err = UnreadableInput(f"{where}: cannot read ({exc.strerror})")
             yield InputItem(path_id, default_lang, error=err.to_dict())
             continue
-        yield from _items_from_text(data, path_id, where, f.suffix == ".jsonl", default_lang)
+        jsonl = f.suffix == ".jsonl" and input_format in (None, "text")
+        fmt = input_format or DOCUMENT_SUFFIXES.get(f.suffix.lower(), "text")
+        yield from _items_from_text(data, path_id, where, jsonl, default_lang, fmt)
 
 
 def done_ids(out: Path) -> set[str]:

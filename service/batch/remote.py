@@ -69,12 +69,23 @@ class RemoteOptions:
             raise ConfigError(f"--max-in-flight must be at least 1 (got {self.max_in_flight})")
 
 
+def _terms_body(article: Article) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if article.glossary:
+        body["glossary"] = [{"source": s, "target": t} for s, t in article.glossary]
+    if article.do_not_translate:
+        body["do_not_translate"] = list(article.do_not_translate)
+    return body
+
+
 def request_body(article: Article, article_options: dict[str, Any]) -> dict[str, Any]:
     """The ``POST /v1/jobs`` body for one article."""
     return {
         "title": article.title,
         "text": article.text,
         "source_lang": article.source_lang,
+        **({"format": article.format} if article.format != "text" else {}),
+        **_terms_body(article),
         "options": article_options,
     }
 
@@ -96,6 +107,9 @@ def result_from_dict(data: dict[str, Any]) -> ArticleResult:
         timings=data.get("timings", {}),
         error=data.get("error"),
         language=data.get("language"),
+        work=data.get("work", {}),
+        format=data.get("format", "text"),
+        document=data.get("document"),
     )
 
 

@@ -70,6 +70,7 @@ def run_batch(
     stdin: IO[bytes] | None = None,
     show: bool = False,
     total: int | None = None,
+    input_format: str | None = None,
 ) -> BatchCounts:
     """Run every article of ``files`` (``None``: ``stdin``, by default the process's)
     through ``translate`` and write its record; ids in ``skip`` are counted, not run.
@@ -77,7 +78,7 @@ def run_batch(
     A record is written, flushed and (for a file) synced before the next is taken, so an
     interrupted run leaves complete records for ``--resume``. ``show``: draw the progress
     display (:mod:`service.batch.progress`) on stderr, for ``total`` articles (None: not
-    known, as with stdin)."""
+    known, as with stdin). ``input_format``: every input's format (default: by suffix)."""
     done = set(skip)
     counts = BatchCounts()
     display = ProgressDisplay(total, show=show)
@@ -85,7 +86,7 @@ def run_batch(
     def admitted() -> Iterator[InputItem]:
         seen: set[str] = set()
         source = stdin if stdin is not None else sys.stdin.buffer
-        for item in iter_inputs(files, source, default_lang=source_lang):
+        for item in iter_inputs(files, source, default_lang=source_lang, input_format=input_format):
             if item.id in done:
                 counts.skipped += 1
                 display.article_done()

@@ -75,12 +75,12 @@ def translation_models(args: argparse.Namespace) -> str | None:
     return ",".join(args.translation_model) if args.translation_model else None
 
 
-def input_files(paths: list[str]) -> list[Path | None]:
+def input_files(paths: list[str], input_format: str | None = None) -> list[Path | None]:
     """The batch inputs (None: stdin), or a usage error naming what is missing."""
     from service.batch.io import expand_paths
 
     try:
-        files = expand_paths(paths or ["-"])
+        files = expand_paths(paths or ["-"], input_format)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
     if not files:
@@ -146,6 +146,24 @@ def add_bullets(p: argparse.ArgumentParser, default: int | None = None) -> None:
         default=default,
         help=f"bullets per article ({BULLETS_MIN}-{BULLETS_MAX}, default {shown})",
     )
+
+
+def add_glossary(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--glossary",
+        metavar="FILE",
+        help="the deployment's glossary: TSV or CSV, `source<TAB>target` or `source,target` a "
+        "line, a source alone not to translate (docs/glossary.md; default $PASSEUR_GLOSSARY)",
+    )
+
+
+def check_glossary(settings: Settings) -> None:
+    """Read the settings' glossary file now, so that a bad line stops the command with its
+    number before any model loads (a :class:`~service.errors.ConfigError`)."""
+    if settings.glossary is not None:
+        from service.text.terms import load_glossary
+
+        load_glossary(settings.glossary)
 
 
 def add_language_flags(p: argparse.ArgumentParser) -> None:

@@ -70,7 +70,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     grd.add_argument("-v", "--verbose", action="store_true", help="print every flagged pair")
     grd.set_defaults(func=cmd_eval_guards)
 
-    lid = ev.add_parser("langid", help="language identification accuracy on FLORES-200")
+    lid = ev.add_parser(
+        "langid",
+        help="language identification on FLORES-200: the configured languages and the others "
+        "apart, with memory and CPU",
+    )
     lid.add_argument(
         "--data-dir", help="folder of fra_Latn.devtest etc. (default: shared FLORES-200)"
     )
@@ -172,14 +176,15 @@ def _eval_segmentation_gold(args: argparse.Namespace) -> int:
 
 def cmd_eval_langid(args: argparse.Namespace) -> int:
     from service.engines.langid import LanguageIdentifier
-    from service.measure.langid_eval import evaluate_langid, load_flores
+    from service.measure.langid_eval import evaluate_langid, flores_languages, load_flores
 
     if args.paragraph_size < 1 or args.every < 1:
         raise UsageError("--paragraph-size and --every must be at least 1")
     data_dir = Path(args.data_dir) if args.data_dir else _flores()
     identifier = LanguageIdentifier(language_codes(args.languages), default=args.default)
     try:
-        corpus = load_flores(data_dir, identifier.languages)
+        # The configured languages (required) and every other one with a file there.
+        corpus = load_flores(data_dir, flores_languages(data_dir, identifier.languages))
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"{exc} (pass --data-dir DIR holding e.g. fra_Latn.devtest)") from exc
     report = evaluate_langid(identifier, corpus, args.paragraph_size, every=args.every)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 
 from service.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_compute_flags, settings_from
 from service.errors import PasseurError, UnknownModel
@@ -15,7 +16,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="the model registry and cache").add_subparsers(
         dest="models_command", required=True
     )
-    ls = models.add_parser("list", help="registry entries and whether each is in the cache")
+    ls = models.add_parser(
+        "list",
+        help="registry entries and whether each is in the cache, then what translates each "
+        "language (pair, fallback or refused)",
+    )
     ls.set_defaults(func=cmd_models_list)
     pl = models.add_parser("pull", help="download models at their pinned revisions")
     pl.add_argument("names", nargs="*", help="registry names (default: all)")
@@ -36,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_models_list(args: argparse.Namespace) -> int:
     from service.wiring import load_registry
 
-    registry = load_registry(settings_from())
+    settings = settings_from()
+    registry = load_registry(settings)
     rows = [("name", "task", "pair", "hub id @ revision", "cached")]
     for name in registry.names():
         e = registry.entries[name]
@@ -49,11 +55,55 @@ def cmd_models_list(args: argparse.Namespace) -> int:
                 "yes" if registry.is_cached(e) else "no",
             )
         )
+    _print_table(rows)
+    print(f"cache folder: {registry.cache_dir}")
+    print()
+    print(fallback_line(registry, settings))
+    _print_table(language_routes(registry, settings))
+    return EXIT_OK
+
+
+def language_routes(registry, settings) -> list[tuple[str, ...]]:
+    """One row per language detection can name (and per pair): what would translate it
+    into English: its pair's model, the fallback (PASSEUR_FALLBACK_MODEL), or refused."""
+    from service.engines.langid import supported_languages
+    from service.registry import TARGET_LANG, fallback_entry, translation_sources
+
+    overrides = settings.translation_overrides()
+    pairs = translation_sources(registry, overrides)
+    fallback = fallback_entry(registry, settings)
+    rows: list[tuple[str, ...]] = [("language", "route", "model")]
+    for lang in sorted({*supported_languages(), *pairs}):
+        if lang == TARGET_LANG:
+            rows.append((lang, "kept", "(already English)"))
+        elif lang in pairs:
+            spec = overrides.get(lang) or registry.for_pair("translation", lang, TARGET_LANG).name
+            rows.append((lang, "pair", spec))
+        elif fallback is not None and fallback.covers(lang):
+            rows.append((lang, "fallback", fallback.name))
+        else:
+            rows.append((lang, "refused", "(no model; unsupported_language)"))
+    return rows
+
+
+def fallback_line(registry, settings) -> str:
+    """Which fallback model serves the languages without a pair, or why none does."""
+    from service.registry import NO_FALLBACK, fallback_entry, no_fallback_note
+
+    entry = fallback_entry(registry, settings)
+    if entry is not None:
+        return f"fallback model (PASSEUR_FALLBACK_MODEL): {entry.name} ({entry.hub_id})"
+    if settings.fallback_model.strip().lower() == NO_FALLBACK:
+        return (
+            "no fallback model (PASSEUR_FALLBACK_MODEL=none): languages without a pair are refused"
+        )
+    return no_fallback_note(registry, settings.fallback_model.strip())
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    print(f"cache folder: {registry.cache_dir}")
-    return EXIT_OK
 
 
 def _entries(registry, names: list[str]) -> list:
@@ -87,12 +137,18 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
     else:
         every = [registry.entries[name] for name in registry.names()]
         entries = [e for e in every if e.pinned]
-        unpinned = [e.name for e in every if not e.pinned]
-        if unpinned:
+        unpinned = {
+            kind: [e.name for e in every if not e.pinned and e.multilingual == multilingual]
+            for kind, multilingual in (
+                ("optional language pairs", False),
+                ("multilingual fallbacks, for languages without a pair", True),
+            )
+        }
+        said = [f"{', '.join(names)} ({kind})" for kind, names in unpinned.items() if names]
+        if said:
             print(
-                f"not pulled: {', '.join(unpinned)}: optional language pairs whose revision is "
-                "not pinned yet; to add one: `passeur models pin NAME`, then "
-                "`passeur models pull NAME`"
+                f"not pulled: {'; '.join(said)}: their revision is not pinned yet; to add "
+                "one: `passeur models pin NAME`, then `passeur models pull NAME`"
             )
     to_download = [e for e in entries if e.pinned and (args.force or not registry.is_cached(e))]
     if to_download:

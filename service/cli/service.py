@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli.common import add_compute_flags, add_model_flags, settings_from, translation_models
+from service.cli.common import (
+    add_compute_flags,
+    add_glossary,
+    add_model_flags,
+    check_glossary,
+    settings_from,
+    translation_models,
+)
 from service.settings import Settings
 from service.wiring import run_worker, serve
 
@@ -46,10 +53,11 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
     )
     add_model_flags(p, summary_mode_help="default for jobs that do not say")
     add_compute_flags(p, threads_help="threads per worker (default: cores / workers)")
+    add_glossary(p)
 
 
 def _service_settings(args: argparse.Namespace, **extra: object) -> Settings:
-    return settings_from(
+    settings = settings_from(
         store=args.store,
         translation_model=translation_models(args),
         summary_model=args.summary_model,
@@ -58,8 +66,11 @@ def _service_settings(args: argparse.Namespace, **extra: object) -> Settings:
         threads=args.threads,
         backend=args.backend,
         compute_type=args.compute_type,
+        glossary=args.glossary,
         **extra,
     )
+    check_glossary(settings)
+    return settings
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -16,7 +16,9 @@ from service.cli.common import (
     add_beam,
     add_bullets,
     add_compute_flags,
+    add_glossary,
     add_model_flags,
+    check_glossary,
     input_files,
     settings_from,
     translation_models,
@@ -36,15 +38,24 @@ IN_PROCESS_ONLY = (
     "compute_type",
     "batch_articles",
     "max_chars",
+    "glossary",
 )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("translate", help="translate and summarise articles (the batch script)")
     tr.add_argument(
-        "paths", nargs="*", help=".txt files, .jsonl files, folders, or - for stdin (default)"
+        "paths",
+        nargs="*",
+        help=".txt, .jsonl, .md or .html files, folders, or - for stdin (default)",
     )
     tr.add_argument("--out", help="write records here (default: stdout)")
+    tr.add_argument(
+        "--input-format",
+        choices=("text", "markdown", "html"),
+        help="what every input holds (default: by suffix: .md markdown, .html/.htm html, "
+        "else text); the records carry the translated document (docs/documents.md)",
+    )
     tr.add_argument("--format", choices=("jsonl", "markdown"), default="jsonl")
     tr.add_argument("--resume", action="store_true", help="skip ids already in --out")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
@@ -58,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         f"it per article and paragraph (default {DEFAULT_SOURCE_LANG})",
     )
     add_compute_flags(tr)
+    add_glossary(tr)
     tr.add_argument("--batch-articles", type=int, help="articles whose sentences share batches")
     tr.add_argument("--max-chars", type=int, help="longest article accepted, in characters")
     tr.add_argument(
@@ -97,7 +109,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
         max_article_chars=args.max_chars,
         backend=args.backend,
         compute_type=args.compute_type,
+        glossary=args.glossary,
     )
+    check_glossary(settings)
     out = Path(args.out) if args.out else None
     if args.resume and (out is None or args.format != "jsonl"):
         raise UsageError("--resume needs --out FILE with --format jsonl")
@@ -105,7 +119,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{out} already exists: pass --resume to continue it or --overwrite to replace it"
         )
-    files = input_files(args.paths)
+    files = input_files(args.paths, args.input_format)
     translate = _on_server(args) if args.server else _in_process(settings)
     skip = done_ids(out) if (out and args.resume) else set()
 
@@ -128,6 +142,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             source_lang=args.source_lang,
             show=show,
             total=count_articles(files),
+            input_format=args.input_format,
         )
     except KeyboardInterrupt:
         print(

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ from service.engines.convert import (
     ensure_converted,
     resolve_compute_type,
     resolve_device,
+)
+from service.engines.hf import (
+    LANGUAGE_TOKEN_MODELS,
+    language_code,
+    set_source_language,
+    target_language,
 )
 from service.engines.protocol import Generated, GenerationOptions
 from service.engines.weights import is_random_model
@@ -105,7 +112,11 @@ def thread_layout(device: str, threads: int, inter_threads: int) -> tuple[int, i
 
 # Tokenizer classes by config.json model_type, for folders whose tokenizer_config.json does
 # not name its class (sshleifer/distilbart-cnn-12-6 is one).
-_TOKENIZER_BY_MODEL_TYPE = {"marian": "MarianTokenizer", "bart": "BartTokenizer"}
+_TOKENIZER_BY_MODEL_TYPE = {
+    "marian": "MarianTokenizer",
+    "bart": "BartTokenizer",
+    "m2m_100": "M2M100Tokenizer",
+}
 
 
 def load_tokenizer(path: Path) -> Any:
@@ -162,6 +173,8 @@ class CTranslate2Seq2Seq:
         self._defaults: _Defaults | None = None
         self._prefix: list[str] = []
         self._suppress: list[list[str]] = []
+        self.language_tokens = False  # M2M100: source language set, target token as prefix
+        self._tokenize_lock = threading.Lock()  # src_lang is tokenizer state
         self.device = "cpu"
         self.compute_type = "int8"
         self.converted: Path | None = None
@@ -225,6 +238,13 @@ class CTranslate2Seq2Seq:
             if defaults.forced_bos is not None
             else []
         )
+        model_type = _read_json(self.model.path / "config.json").get("model_type")
+        self.language_tokens = model_type in LANGUAGE_TOKEN_MODELS
+        if self.language_tokens:
+            # M2M100: the target language's token (__en__) opens every output, as
+            # transformers' forced_bos_token_id makes it.
+            target = language_code(self.model, target_language(self.model))
+            self._prefix = [tok.lang_code_to_token[target]]
         # Marian bans <pad>; the converter already drops it from the vocabulary when it is
         # the last entry. Any other banned token is suppressed explicitly.
         vocabulary = self._target_vocabulary()
@@ -282,7 +302,10 @@ class CTranslate2Seq2Seq:
         if limit is not None and limit - 1 <= len(self._prefix):
             # Only the forced tokens fit: transformers returns empty outputs, cut.
             return [Generated(text="", tokens=0, hit_limit=True) for _ in texts]
-        ids = tok(texts, truncation=True, max_length=self.max_source_tokens + 2)["input_ids"]
+        with self._tokenize_lock:
+            if self.language_tokens:
+                set_source_language(tok, self.model, options.source_lang)
+            ids = tok(texts, truncation=True, max_length=self.max_source_tokens + 2)["input_ids"]
         source = [tok.convert_ids_to_tokens(row) for row in ids]
         prefix = [list(self._prefix) for _ in texts] if self._prefix else None
         # With several replicas the batch is cut in as many parts, which CTranslate2 runs in
@@ -298,6 +321,8 @@ class CTranslate2Seq2Seq:
         out = []
         for result in results:
             tokens = result.hypotheses[0]
+            if self.language_tokens and tokens[: len(self._prefix)] == self._prefix:
+                tokens = tokens[len(self._prefix) :]  # the forced __en__ is no output
             ended = bool(tokens) and tokens[-1] == tok.eos_token
             row = tok.convert_tokens_to_ids(tokens)
             text = tok.decode(row, skip_special_tokens=True)

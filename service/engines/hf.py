@@ -9,14 +9,45 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from service.engines.protocol import Generated, GenerationOptions
 from service.engines.weights import is_random_model
-from service.errors import ModelNotAvailable
-from service.registry import ResolvedModel
+from service.errors import ModelNotAvailable, UnsupportedLanguage
+from service.registry import TARGET_LANG, ResolvedModel
+
+# config.json model types that are told their source language and forced to start the
+# output with the target language's token.
+LANGUAGE_TOKEN_MODELS = ("m2m_100",)
 
 log = logging.getLogger(__name__)
+
+
+def language_code(model: ResolvedModel, lang: str) -> str:
+    """The model's own code for ``lang`` (the registry's ``model_codes``, else ``lang``)."""
+    codes = model.entry.model_codes if model.entry is not None else {}
+    return codes.get(lang, lang)
+
+
+def target_language(model: ResolvedModel) -> str:
+    return model.entry.target if model.entry is not None else TARGET_LANG
+
+
+def set_source_language(tokenizer: Any, model: ResolvedModel, lang: str | None) -> None:
+    """Tell an M2M100 tokenizer the segments' language (it prefixes ``__xx__``); refuse a
+    language the model has no token for rather than translate it as another."""
+    if lang is None:
+        return
+    code = language_code(model, lang)
+    if code not in getattr(tokenizer, "lang_code_to_token", {}):
+        raise UnsupportedLanguage(
+            f"model {model.name} has no language token for {lang!r}",
+            supported=sorted(tokenizer.lang_code_to_token),
+            language=lang,
+        )
+    if tokenizer.src_lang != code:
+        tokenizer.src_lang = code
 
 
 def pick_device(device: str) -> str:
@@ -49,6 +80,9 @@ class TransformersSeq2Seq:
         self._model: Any = None
         self.device = "cpu"
         self.tokens_generated = 0  # reported in worker heartbeats (/metrics)
+        self.language_tokens = False  # M2M100: source language set, target token forced
+        self._forced_bos: int | None = None
+        self._tokenize_lock = threading.Lock()  # src_lang is tokenizer state
 
     def load(self) -> None:
         """Import torch and load tokenizer and weights from the local folder."""
@@ -80,6 +114,11 @@ class TransformersSeq2Seq:
                 model=self.model.name,
             ) from exc
         self._model.eval().to(self.device)
+        self.language_tokens = self._model.config.model_type in LANGUAGE_TOKEN_MODELS
+        if self.language_tokens:
+            self._forced_bos = self._tokenizer.get_lang_id(
+                language_code(self.model, target_language(self.model))
+            )
         positions = int(getattr(self._model.config, "max_position_embeddings", 512) or 512)
         # Room for the special tokens the tokenizer adds (</s>, and <s> for BART).
         hard_limit = positions - 2
@@ -105,15 +144,20 @@ class TransformersSeq2Seq:
         import torch
 
         tok = self.tokenizer
-        enc = tok(
-            texts,
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=self.max_source_tokens + 2,
-        ).to(self.device)
+        kwargs = options.transformers_kwargs()
+        with self._tokenize_lock:
+            if self.language_tokens:
+                set_source_language(tok, self.model, options.source_lang)
+                kwargs["forced_bos_token_id"] = self._forced_bos
+            enc = tok(
+                texts,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.max_source_tokens + 2,
+            ).to(self.device)
         with torch.inference_mode():
-            out = self._model.generate(**enc, **options.transformers_kwargs())
+            out = self._model.generate(**enc, **kwargs)
         special = set(tok.all_special_ids)
         decoded = tok.batch_decode(out, skip_special_tokens=True)
         results = []

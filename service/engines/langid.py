@@ -1,35 +1,38 @@
-"""Language identification per article and per paragraph, with lingua restricted to the
-configured languages.
+"""Language identification per article and per paragraph, over every language lingua knows
+(75); the configured languages only name the default and the routes, never what can be
+recognised: a Polish paragraph is named ``pl``, then routed to the fallback or refused.
 
-One lingua call per paragraph. A paragraph is clear when it has at least ``min_chars``
-letters and its best language reaches ``min_confidence``. The article's language is the
-one most of its clear paragraphs are in, counted in letters; each paragraph then takes
-that language as its prior: an unclear paragraph gets it with ``fallback=True``, a clear
-paragraph in another language (an English quotation in a French article) keeps its own.
-An article with no clear paragraph is judged as one text, and failing that gets
-``default`` with ``fallback=True``.
+Two stages. Lingua in low-accuracy mode over all 75 names the language; when it names a
+configured one, lingua in high-accuracy mode restricted to the configured languages
+shares their total confidence among them (``fr`` against ``ca`` or ``it`` is the hard
+call, and the one a route rests on). A text the first stage names outside the configured
+languages keeps that name and confidence; under :data:`SHORT_LETTERS` letters it must
+reach :data:`SHORT_OTHER_CONFIDENCE`, else it counts as too short to judge (low-accuracy
+confidences are not calibrated on a name: "Emmanuel Macron" is Yoruba at 0.74).
 
-Thresholds, measured on FLORES-200 devtest (9 languages x 1012 sentences) and on word
-prefixes of its sentences, high-accuracy mode:
+A paragraph is clear when it has at least ``min_chars`` letters and its best language
+reaches ``min_confidence``. The article's language is the one most of its clear
+paragraphs are in, counted in letters; each paragraph then takes that language as its
+prior: an unclear paragraph gets it with ``fallback=True``, a clear paragraph in another
+language (an English quotation in a French article) keeps its own. An article with no
+clear paragraph is judged as one text, and failing that gets ``default`` with
+``fallback=True``.
+
+Thresholds, measured on FLORES-200 devtest with the high-accuracy detector restricted to
+the nine default languages (this module's second stage):
 
 - ``MIN_CONFIDENCE = 0.5`` (the best language is more likely than all the others
   together): 7 of lingua's 18 wrong guesses on the 9,108 sentences fall below it, and
-  0.23 % of its right ones. A sentence judged with its own language as prior stays right
-  99.88 % of the time (99.80 % with no threshold); with another prior (a quotation),
-  99.57 %. Raising it to 0.6 moves these to 99.93 % and 99.39 %.
+  0.23 % of its right ones. Raising it to 0.6 costs more right answers than it saves.
 - ``MIN_LETTERS = 10``: with 5-9 letters lingua is right 74 % of the time and still
   wrong on 8 % of what clears the threshold; the article language is the better bet.
 
-High-accuracy mode, not low: 99.80 % against 99.20 % on single sentences, and its
-confidences are calibrated on short text ("Angela Merkel": nl 0.31, where low mode says
-nl 0.77), which is what the fallback rests on. It costs about 0.6 ms of CPU a sentence
-(0.27 in low mode; the same 1.1 ms in both for a 730-character paragraph), 2 s of CPU to
-load and about 235 MiB once per process (0.1 s and 20 MiB in low mode). Preloading the
-models (``with_preloaded_language_models``) loads no faster and takes 12 MiB more.
-
-Limit: on long text lingua's confidence saturates, so a paragraph in a language outside
-the set (Polish, Danish) is given the nearest configured language with confidence near
-1.0; only short text in such a language falls back.
+Measured with ``passeur eval langid`` on the 24 FLORES-200 devtest languages
+(docs/quality.md): the nine 98.61 % of single sentences and 100 % of 5-sentence
+paragraphs, the 15 others 97.04 % and 99.47 %, no paragraph of the others given one of
+the nine with confidence 0.9 or more. About 270 MiB once per process (the single-stage
+high-accuracy detector over all 75: 0.9-1.1 GiB, for 98.73 % of the nine's sentences),
+2 s of CPU to load, 1.3 ms of CPU a sentence.
 """
 
 from __future__ import annotations
@@ -37,12 +40,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 
 from service.errors import ConfigError
 from service.settings import DEFAULT_LANGUAGES, DEFAULT_SOURCE_LANG
@@ -62,6 +65,10 @@ log = logging.getLogger(__name__)
 
 MIN_CONFIDENCE = 0.5
 MIN_LETTERS = 10
+# Below this many letters the coarse stage must be this sure of a language outside the
+# configured ones.
+SHORT_LETTERS = 60
+SHORT_OTHER_CONFIDENCE = 0.9
 # Lingua's confidence is saturated long before this many characters; the cap bounds the
 # cost of a huge paragraph, since lingua's grows with the text.
 SAMPLE_CHARS = 1000
@@ -109,9 +116,16 @@ class ArticleLanguage:
         }
 
 
+_LINGUA = {lang.iso_code_639_1.name.lower(): lang for lang in Language.all()}
+
+
 def supported_languages() -> list[str]:
-    """ISO 639-1 codes lingua can be restricted to."""
-    return sorted(lang.iso_code_639_1.name.lower() for lang in Language.all())
+    """ISO 639-1 codes lingua can name."""
+    return sorted(_LINGUA)
+
+
+def _as_dict(values: Sequence[Any]) -> dict[str, float]:
+    return {v.language.iso_code_639_1.name.lower(): float(v.value) for v in values}
 
 
 def _letters(text: str) -> int:
@@ -126,11 +140,15 @@ def _sample(text: str) -> str:
 
 
 class LanguageIdentifier:
-    """Detects the language of articles and paragraphs among ``languages``.
+    """Detects the language of articles and paragraphs among every language lingua knows.
 
-    Construction only checks the arguments; the lingua detector (about 230 MiB, 1-2 s)
-    is built by ``load()`` or on first use, once, safely across threads. Lingua shares
-    its models between detectors, so several identifiers in one process cost the same.
+    ``languages`` are the configured ones (the deployment's routes; ``default`` must be
+    one of them): they no longer restrict what is recognised.
+
+    Construction only checks the arguments; the two lingua detectors (about 270 MiB, 2 s
+    of CPU) are built by ``load()`` or on first use, once, safely across threads. Lingua
+    shares its models between detectors, so several identifiers in one process cost the
+    same.
     """
 
     def __init__(
@@ -162,41 +180,63 @@ class LanguageIdentifier:
         self.default = default
         self.min_confidence = min_confidence
         self.min_chars = min_chars  # counted in letters: digits and punctuation say nothing
-        self._detector: LanguageDetector | None = None
+        self._detectors: tuple[LanguageDetector, LanguageDetector] | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        """Build the detector and load its models now rather than on the first article."""
-        self._get_detector()
+        """Build the detectors and load their models now rather than on the first article."""
+        self._get_detectors()
 
-    def _get_detector(self) -> LanguageDetector:
-        if self._detector is None:
+    def _get_detectors(self) -> tuple[LanguageDetector, LanguageDetector]:
+        if self._detectors is None:
             with self._lock:
-                if self._detector is None:
-                    self._detector = self._build()
-        return self._detector
+                if self._detectors is None:
+                    self._detectors = self._build()
+        return self._detectors
 
-    def _build(self) -> LanguageDetector:
+    def _build(self) -> tuple[LanguageDetector, LanguageDetector]:
         began = time.perf_counter()
-        langs = [
-            Language.from_iso_code_639_1(IsoCode639_1.from_str(code)) for code in self.languages
-        ]
-        detector = LanguageDetectorBuilder.from_languages(*langs).build()
-        # Lingua loads its models lazily; one short text loads them all, once.
-        detector.compute_language_confidence_values(_WARM_UP)
+        coarse = LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
+        fine = LanguageDetectorBuilder.from_languages(
+            *(_LINGUA[code] for code in self.languages)
+        ).build()
+        # Lingua loads its models lazily; one short text loads those of the Latin script
+        # (other scripts' on their first text).
+        coarse.compute_language_confidence_values(_WARM_UP)
+        fine.compute_language_confidence_values(_WARM_UP)
         log.info(
-            "language detector for %s loaded in %.1f s",
+            "language detectors (all %d languages, then %s) loaded in %.1f s",
+            len(Language.all()),
             ",".join(self.languages),
             time.perf_counter() - began,
         )
-        return detector
+        return coarse, fine
 
     def _scores(self, text: str, letters: int | None = None) -> dict[str, float] | None:
-        """Confidence per configured language, or None when ``text`` is too short to judge."""
-        if (_letters(text) if letters is None else letters) < max(self.min_chars, 1):
+        """Confidence per language, or None when ``text`` is too short to judge.
+
+        The coarse detector names the language among all; when it names a configured one,
+        the fine detector shares the configured languages' total confidence among them.
+        A short text the coarse detector gives another language without
+        :data:`SHORT_OTHER_CONFIDENCE` is too short to judge: its confidences are not
+        calibrated there ("Emmanuel Macron": Yoruba 0.74).
+        """
+        letters = _letters(text) if letters is None else letters
+        if letters < max(self.min_chars, 1):
             return None
-        values = self._get_detector().compute_language_confidence_values(_sample(text))
-        return {v.language.iso_code_639_1.name.lower(): float(v.value) for v in values}
+        coarse, fine = self._get_detectors()
+        sample = _sample(text)
+        scores = _as_dict(coarse.compute_language_confidence_values(sample))
+        if not scores:
+            return scores
+        top = max(scores, key=scores.__getitem__)
+        if top not in self.languages:
+            short = letters < SHORT_LETTERS and scores[top] < SHORT_OTHER_CONFIDENCE
+            return None if short else scores
+        mass = sum(scores.get(code, 0.0) for code in self.languages)
+        for code, value in _as_dict(fine.compute_language_confidence_values(sample)).items():
+            scores[code] = value * mass
+        return scores
 
     def _decide(
         self, scores: dict[str, float] | None, prior: str | None
@@ -211,10 +251,10 @@ class LanguageIdentifier:
         return lang, scores[lang], False
 
     def _check_prior(self, prior: str | None) -> None:
-        if prior is not None and prior not in self.languages:
+        if prior is not None and prior not in supported_languages():
             raise ValueError(
-                f"prior {prior!r} is not one of the configured languages: "
-                f"{', '.join(self.languages)}"
+                f"prior {prior!r} is not a language code lingua knows: "
+                f"{', '.join(supported_languages())}"
             )
 
     def detect(self, text: str, *, prior: str | None = None) -> tuple[str, float, bool]:
@@ -255,7 +295,7 @@ class LanguageIdentifier:
         falling back. With no clear paragraph, the paragraphs are judged as one text.
         """
         votes: Counter[str] = Counter()
-        mass = dict.fromkeys(self.languages, 0.0)
+        mass: defaultdict[str, float] = defaultdict(float)
         total = 0
         for weight, scores in zip(letters, scored, strict=True):
             if scores is None:

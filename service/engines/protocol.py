@@ -21,6 +21,9 @@ class GenerationOptions:
     no_repeat_ngram_size: int | None = None
     repetition_penalty: float | None = None
     length_penalty: float | None = None
+    # The segments' language (ISO 639-1): a multilingual model (M2M100) is told it; a
+    # one-pair model ignores it. Not a decoding setting: backends take it out first.
+    source_lang: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -30,6 +33,7 @@ class GenerationOptions:
         tokens, counting the start token) so they replace the model's own defaults instead of
         competing with them."""
         kwargs = self.kwargs()
+        kwargs.pop("source_lang", None)
         if "max_new_tokens" in kwargs:
             kwargs["max_length"] = kwargs.pop("max_new_tokens") + 1
         if "min_new_tokens" in kwargs:

@@ -69,6 +69,9 @@ def article_from_payload(job: Job) -> tuple[Article, ArticleOptions]:
         text=str(raw.get("text") or ""),
         title=raw.get("title"),
         source_lang=str(raw.get("source_lang") or DEFAULT_SOURCE_LANG),
+        format=str(raw.get("format") or "text"),  # absent from text jobs' payloads
+        glossary=tuple((e["source"], e["target"]) for e in raw.get("glossary") or ()),
+        do_not_translate=tuple(raw.get("do_not_translate") or ()),
     )
     opts = job.payload.get("options") or {}
     options = ArticleOptions(

@@ -4,10 +4,17 @@ Each line is judged as a one-sentence article, and each run of ``paragraph_size`
 consecutive lines, joined with a space, as a one-paragraph article, through
 ``LanguageIdentifier.detect_article`` exactly as ``passeur detect`` runs it. A fallback
 to the default language counts as right only when the default is the true language.
+``confident_wrong`` counts the texts given another language with confidence of
+:data:`CONFIDENT` or more: a wrong route no threshold catches; ``confident_configured``
+those of them given one of the configured languages (a text in another language sent to a
+configured language's model). The report puts the configured languages apart from the
+others, with the detector's memory (peak RSS) and CPU time.
 """
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -17,8 +24,9 @@ from typing import Any
 from service.engines.langid import LanguageIdentifier
 from service.measure.data import FLORES_FILES
 
-__all__ = ["FLORES_FILES", "evaluate_langid", "load_flores"]
+__all__ = ["FLORES_FILES", "evaluate_langid", "flores_languages", "load_flores"]
 
+CONFIDENT = 0.9
 _EXAMPLES = 10  # errors shown in the report
 _EXAMPLE_CHARS = 100
 
@@ -45,10 +53,28 @@ def load_flores(
     return corpus
 
 
+def flores_languages(
+    data_dir: Path, configured: Sequence[str], split: str = "devtest"
+) -> list[str]:
+    """The configured languages, then every other language with a FLORES file in
+    ``data_dir``: what ``passeur eval langid`` measures."""
+    others = [
+        code
+        for code, name in FLORES_FILES.items()
+        if code not in configured and (data_dir / f"{name}.{split}").is_file()
+    ]
+    return [*configured, *others]
+
+
+def _peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes there, KiB here
+
+
 def _score(
     identifier: LanguageIdentifier, texts: Sequence[str], truth: str, errors: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    correct = fallbacks = 0
+    correct = fallbacks = confident_wrong = confident_configured = 0
     confusions: Counter[str] = Counter()
     for text in texts:
         result = identifier.detect_article(text)
@@ -57,6 +83,9 @@ def _score(
             correct += 1
             continue
         confusions[result.lang] += 1
+        confident = result.confidence >= CONFIDENT
+        confident_wrong += confident
+        confident_configured += confident and result.lang in identifier.languages
         if len(errors) < _EXAMPLES:
             errors.append(
                 {
@@ -73,6 +102,8 @@ def _score(
         "correct": correct,
         "accuracy": correct / n if n else None,
         "fallbacks": fallbacks,
+        "confident_wrong": confident_wrong,
+        "confident_configured": confident_configured,
         "confusions": dict(confusions.most_common()),
     }
 
@@ -85,6 +116,8 @@ def _total(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "correct": correct,
         "accuracy": correct / n if n else None,
         "fallbacks": sum(p["fallbacks"] for p in parts),
+        "confident_wrong": sum(p["confident_wrong"] for p in parts),
+        "confident_configured": sum(p["confident_configured"] for p in parts),
     }
 
 
@@ -94,38 +127,61 @@ def evaluate_langid(
     paragraph_size: int = 5,
     every: int = 1,
 ) -> dict[str, Any]:
-    """Sentence and paragraph accuracy per language and overall.
+    """Sentence and paragraph accuracy per language, overall, and for the configured
+    languages apart from the others.
 
     ``corpus`` maps a language code to its lines. ``every`` keeps one line in ``every``
     and one paragraph in ``every`` (the first of each run), a fixed subset for quick
     checks. The report carries counts, confusions (detected language: count), a few
-    error examples, and the time taken after the detector was loaded.
+    error examples, the CPU time per text after the detector was loaded, and the
+    process's peak RSS before loading, after loading and after the run (a fresh process
+    measures the detector alone).
     """
     if paragraph_size < 1:
         raise ValueError(f"paragraph_size must be at least 1, got {paragraph_size}")
     if every < 1:
         raise ValueError(f"every must be at least 1, got {every}")
+    rss_before = _peak_rss_mib()
+    cpu = time.process_time()
     identifier.load()
+    load_cpu = time.process_time() - cpu
+    rss_loaded = _peak_rss_mib()
     began = time.perf_counter()
     per_lang: dict[str, dict[str, Any]] = {}
     errors: list[dict[str, Any]] = []
+    cpu_s = {"sentences": 0.0, "paragraphs": 0.0}
     n_chars = 0
     for lang, lines in corpus.items():
-        sentences = list(lines[::every])
-        paragraphs = [
-            " ".join(lines[i : i + paragraph_size]) for i in range(0, len(lines), paragraph_size)
-        ][::every]
-        n_chars += sum(map(len, sentences)) + sum(map(len, paragraphs))
-        per_lang[lang] = {
-            "sentences": _score(identifier, sentences, lang, errors),
-            "paragraphs": _score(identifier, paragraphs, lang, errors),
+        texts = {
+            "sentences": list(lines[::every]),
+            "paragraphs": [
+                " ".join(lines[i : i + paragraph_size])
+                for i in range(0, len(lines), paragraph_size)
+            ][::every],
         }
+        per_lang[lang] = {}
+        for kind, batch in texts.items():
+            n_chars += sum(map(len, batch))
+            cpu = time.process_time()
+            per_lang[lang][kind] = _score(identifier, batch, lang, errors)
+            cpu_s[kind] += time.process_time() - cpu
     seconds = time.perf_counter() - began
+    kinds = ("sentences", "paragraphs")
+    overall = {kind: _total([r[kind] for r in per_lang.values()]) for kind in kinds}
     return {
         "languages": per_lang,
-        "overall": {
-            "sentences": _total([r["sentences"] for r in per_lang.values()]),
-            "paragraphs": _total([r["paragraphs"] for r in per_lang.values()]),
+        "overall": overall,
+        # What must be recognised and routed, apart from what must be named and not
+        # relabelled (``confident_configured`` there: the wrong routes).
+        "groups": {
+            group: {
+                kind: _total([r[kind] for code, r in per_lang.items() if pick(code)])
+                for kind in kinds
+            }
+            for group, pick in (
+                ("configured", lambda code: code in identifier.languages),
+                ("others", lambda code: code not in identifier.languages),
+            )
         },
         "paragraph_size": paragraph_size,
         "every": every,
@@ -137,5 +193,19 @@ def evaluate_langid(
         },
         "seconds": round(seconds, 2),
         "us_per_char": round(seconds / n_chars * 1e6, 2) if n_chars else None,
+        "cost": {
+            "load_cpu_s": round(load_cpu, 2),
+            "cpu_ms_per_sentence": _per(cpu_s["sentences"], overall["sentences"]["n"]),
+            "cpu_ms_per_paragraph": _per(cpu_s["paragraphs"], overall["paragraphs"]["n"]),
+            "peak_rss_mib": {
+                "before_load": round(rss_before),
+                "after_load": round(rss_loaded),
+                "after_run": round(_peak_rss_mib()),
+            },
+        },
         "errors": errors,
     }
+
+
+def _per(seconds: float, n: int) -> float | None:
+    return round(seconds / n * 1000, 3) if n else None

@@ -11,18 +11,33 @@ segments, which model translates each) and :mod:`.reassembly` (the result put to
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol, cast
 
-from service.articles import Article, ArticleOptions, ArticleResult, Bullet, Flag, validate_article
+from service.articles import (
+    Article,
+    ArticleOptions,
+    ArticleResult,
+    Bullet,
+    Flag,
+    Hold,
+    validate_article,
+)
 from service.engines.protocol import Seq2SeqBackend
 from service.errors import PasseurError
+from service.pipeline.documents import finish_document, open_document
 from service.pipeline.reassembly import Translated, assemble
-from service.pipeline.routing import Prepared, Router, detect_languages
+from service.pipeline.routing import TITLE, Prepared, Router, detect_languages
 from service.pipeline.translate import translate_segments
 from service.settings import Settings
 from service.text.grounding import word_count
+from service.text.guards import joined
+from service.text.placeholders import TERM_KINDS, unmask
+from service.text.segmentation import fit_to_budget
+from service.text.terms import Term, find_holds, load_glossary, merge_terms, request_terms
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +67,13 @@ class Pipeline:
         settings: Settings,
         *,
         target_lang: str = "en",
+        glossary: Sequence[Term] | None = None,
     ) -> None:
         self.translators = translators
+        # The deployment's terms, under each request's own; None: the settings' file.
+        if glossary is None and settings.glossary is not None:
+            glossary = load_glossary(settings.glossary)
+        self.glossary = list(glossary or ())
         self.router = Router(translators, target_lang)
         self._identifier: Any = None
         self.summariser = summariser
@@ -122,6 +142,15 @@ class Pipeline:
             try:
                 pieces = translated.get(i, {})
                 assembled[i] = assemble(prep, pieces, self.translators, self.target_lang)
+                if prep.document is not None:
+                    result = assembled[i]
+
+                    def again(
+                        lang: str, texts: list[str], result: ArticleResult = result
+                    ) -> list[str]:
+                        return self._retranslate(lang, texts, result)
+
+                    finish_document(prep, result, prep.document, again)
             except PasseurError as exc:
                 results[i] = ArticleResult.failed(
                     prep.article.id, prep.article.source_lang, exc.to_dict()
@@ -148,12 +177,56 @@ class Pipeline:
         return self._identifier
 
     def _prepare(self, article: Article) -> Prepared:
-        validate_article(article.text, article.title, max_chars=self.settings.max_article_chars)
         started = time.perf_counter()
+        article, document = open_document(article, self.settings.max_article_chars)
+        validate_article(article.text, article.title, max_chars=self.settings.max_article_chars)
+        prep = self._prepare_text(article, started)
+        prep.document = document
+        return prep
+
+    def _prepare_text(self, article: Article, started: float) -> Prepared:
+        article, title_holds = self._with_terms(article)
         if article.source_lang != "auto":
-            return self.router.prepare(article, started=started)
+            return self.router.prepare(article, started=started, title_holds=title_holds)
         article, language, spans = detect_languages(article, self.identifier())
-        return self.router.prepare(article, language=language, spans=spans, started=started)
+        return self.router.prepare(
+            article, language=language, spans=spans, started=started, title_holds=title_holds
+        )
+
+    def _retranslate(self, lang: str, texts: list[str], result: ArticleResult) -> list[str]:
+        """``texts`` translated by ``lang``'s model, each cut to its budget first (a
+        document's sentences translated again without their markup placeholders); the
+        tokens decoded count in ``result.work``."""
+        backend = self.translators[lang]
+        pieces: list[tuple[int, str]] = [
+            (k, p.text)
+            for k, text in enumerate(texts)
+            for p in fit_to_budget(text, backend.count_tokens, backend.max_source_tokens)
+        ]
+        outcomes = translate_segments(
+            backend,
+            [p for _, p in pieces],
+            beam=self.settings.beam or int(backend.model.generation.get("num_beams", 4)),
+            batch_tokens=self.settings.batch_tokens,
+            lang=lang,
+        )
+        parts: list[list[str]] = [[] for _ in texts]
+        for (k, _), outcome in zip(pieces, outcomes, strict=True):
+            parts[k].append(outcome.translation if outcome else "")
+            tokens = outcome.tokens if outcome else 0
+            result.work["translated_tokens"] = result.work.get("translated_tokens", 0) + tokens
+        return [joined(p) for p in parts]
+
+    def _with_terms(self, article: Article) -> tuple[Article, tuple[Hold, ...]]:
+        """The article with the holds of its terms added (its own glossary and
+        do-not-translate terms over the deployment's), and the holds of its title."""
+        own = request_terms(article.glossary, article.do_not_translate)
+        terms = merge_terms(own, self.glossary)
+        if not terms:
+            return article, ()
+        holds = find_holds(article.text, terms)
+        title_holds = tuple(find_holds((article.title or "").strip(), terms))
+        return replace(article, holds=(*article.holds, *holds)), title_holds
 
     def _translate(
         self,
@@ -215,10 +288,12 @@ class Pipeline:
                 lang=lang,
                 on_batch=on_batch,
                 skip=skip,
+                views=[_guard_view(prepared[i], owner) for i, owner, _ in group],
             )
             elapsed = time.perf_counter() - started
             for (i, owner, _), outcome in zip(group, outcomes, strict=True):
                 if outcome is not None:
+                    prepared[i].translated_tokens += outcome.tokens
                     out.setdefault(i, {}).setdefault(owner, []).append(
                         (outcome.translation, outcome.flags)
                     )
@@ -268,7 +343,7 @@ class Pipeline:
         started = time.perf_counter()
         outcomes = self.summariser.summarise_many([request for _, _, request in wanted])
         elapsed = round(time.perf_counter() - started, 4)
-        for (i, mode, _), outcome in zip(wanted, outcomes, strict=True):
+        for (i, mode, request), outcome in zip(wanted, outcomes, strict=True):
             result = assembled[i]
             result.timings["summarisation_s"] = elapsed  # shared by the articles batched
             if isinstance(outcome, PasseurError):
@@ -278,6 +353,7 @@ class Pipeline:
                 continue
             result.bullets, flags = outcome
             result.flags.extend(flags)
+            result.work.update(request.work)
             result.models["summarisation"] = self.summariser.info(mode)
             try:
                 progress = items[i][2]
@@ -285,3 +361,29 @@ class Pipeline:
                     progress("summarisation", 1, 1)
             except Exception as exc:  # noqa: BLE001 - the caller's way to stop this article
                 stopped[i] = exc
+
+
+_MASKED = re.compile(r"\{\d+\}")  # a placeholder as mask() writes it
+
+
+def _guard_view(prep: Prepared, owner: int) -> Callable[[str, str], tuple[str, str]] | None:
+    """What the guards compare for a segment carrying placeholders: the source as written
+    and the output with its terms put back (markup tokens removed from both), so that a
+    token is never a number, a passthrough or a length of its own."""
+    tokens = prep.masks.get(owner)
+    if not tokens:
+        return None
+    text = (prep.title_source or "") if owner == TITLE else prep.article.text
+
+    def view(source: str, output: str) -> tuple[str, str]:
+        # Only the segment's own tokens: a sentence of thousands of inline elements, cut
+        # into many segments, would otherwise cost segments times tokens.
+        present = set(_MASKED.findall(source))
+        mine = [(token, h) for token, h in tokens if token in present]
+        as_written = [
+            (token, replace(h, target=text[h.start : h.end]) if h.kind in TERM_KINDS else h)
+            for token, h in mine
+        ]
+        return unmask(source, as_written).text, unmask(output, mine).text
+
+    return view

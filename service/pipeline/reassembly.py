@@ -10,6 +10,7 @@ from service.articles import ArticleResult, Flag, ParagraphResult, SentenceResul
 from service.engines.protocol import Seq2SeqBackend
 from service.pipeline.routing import TITLE, Prepared
 from service.text.guards import joined
+from service.text.placeholders import TERM_KINDS, Hold, unmask
 
 __all__ = ["Translated", "assemble"]
 
@@ -46,7 +47,24 @@ def assemble(
                 )
                 for code, detail in seg_flags
             )
-        return joined(t for t, _ in parts)
+        return resolved(owner, joined(t for t, _ in parts))
+
+    def resolved(owner: int, text: str) -> str:
+        # Placeholders back to terms; a term the translation lost is flagged, never silent.
+        tokens = prep.masks.get(owner)
+        if not tokens:
+            return text
+        done = prep.unmasked[owner] = unmask(text, tokens)
+        flags.extend(
+            Flag(
+                "glossary_miss",
+                None if owner == TITLE else owner,
+                ("title: " if owner == TITLE else "") + _miss(hold),
+            )
+            for hold in done.missing
+            if hold.kind in TERM_KINDS and not _holds_term(done.text, hold)
+        )
+        return done.text
 
     title = None
     if prep.title_source:
@@ -55,16 +73,21 @@ def assemble(
         SentenceResult(s.paragraph, s.text, text_of(i, s.text))
         for i, s in enumerate(prep.sentences)
     ]
+    # The language each sentence was translated from (its segments'), for the routes.
+    routed = {owner: seg_lang for owner, _, seg_lang in prep.segments}
     paragraphs: list[ParagraphResult] = []
-    for s, sentence in zip(sentences, prep.sentences, strict=True):
+    for i, (s, sentence) in enumerate(zip(sentences, prep.sentences, strict=True)):
         if s.paragraph == len(paragraphs):
-            paragraphs.append(ParagraphResult(s.source, s.translation))
+            paragraphs.append(ParagraphResult(s.source, s.translation, target_lang))
             first_start = sentence.start
         else:
             para = paragraphs[s.paragraph]
             # The paragraph's own text, spacing and all, not the sentences re-joined.
             para.source = article.text[first_start : sentence.end]
             para.translation = joined([para.translation, s.translation])
+        if i in routed and paragraphs[s.paragraph].model is None:
+            paragraphs[s.paragraph].lang = routed[i]
+            paragraphs[s.paragraph].model = translators[routed[i]].model.name
     flags.sort(key=lambda f: -1 if f.sentence is None else f.sentence)
 
     used = {seg_lang: translators[seg_lang] for _, _, seg_lang in prep.segments}
@@ -94,8 +117,28 @@ def assemble(
         models={**models, "summarisation": None},
         language=prep.language,
         flags=flags,
+        work={
+            "segments": len(prep.segments),
+            "translated_tokens": prep.translated_tokens,
+            "summary_windows": 0,
+            "summary_tokens": 0,
+        },
         timings={
             "segmentation_s": round(prep.segmentation_s, 4),
             "translation_s": round(prep.translation_s, 4),
         },
     )
+
+
+def _holds_term(text: str, hold: Hold) -> bool:
+    """Whether ``text`` holds the hold's target even without its token: verbatim for a
+    do-not-translate term, in any case for a glossary target."""
+    if hold.kind == "keep":
+        return hold.target in text
+    return hold.target.casefold() in text.casefold()
+
+
+def _miss(hold: Hold) -> str:
+    if hold.kind == "keep":
+        return f"{hold.target!r} (do not translate) is not in the translation"
+    return f"glossary term {hold.label!r}: {hold.target!r} is not in the translation"

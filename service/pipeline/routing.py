@@ -4,7 +4,9 @@ The article is cut into sentences, each sentence into segments within its model'
 budget. A sentence goes to the model of the article's language, unless language detection
 (``source_lang: auto``) found its paragraph in another language: then it is kept as it is
 when already in the target language, or sent to that language's own model when there is
-one. Every cut and every reroute is flagged.
+one. A language with no pair of its own may go to the multilingual fallback model (the
+translators say so, see :meth:`Router.route`): flagged ``fallback_model``. Every cut and
+every reroute is flagged.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from service.articles import Article, Flag
+from service.articles import Article, Flag, Hold
 from service.engines.protocol import Seq2SeqBackend
 from service.errors import UnsupportedLanguage
+from service.text.placeholders import Unmasked, mask
 from service.text.segmentation import (
     Sentence,
     fit_to_budget,
@@ -47,6 +50,27 @@ class Prepared:
     started: float = 0.0
     segmentation_s: float = 0.0
     translation_s: float = 0.0  # shared by the articles batched together
+    translated_tokens: int = 0  # target tokens decoded, retries included (the result's `work`)
+    title_holds: tuple[Hold, ...] = ()  # like article.holds, offsets in the stripped title
+    # Per owner (sentence index or TITLE), the placeholder tokens its segments carry.
+    masks: dict[int, list[tuple[str, Hold]]] = field(default_factory=dict)
+    # Per owner, its translation with the placeholders resolved (set by reassembly): where
+    # each markup boundary landed (``positions``) for a document's renderer.
+    unmasked: dict[int, Unmasked] = field(default_factory=dict)
+    # A Markdown or HTML article's parsed document (service.documents), written back after.
+    document: Any = None
+
+    def masked(self, owner: int, text: str, offset: int) -> str:
+        """``text`` (at ``offset`` in the article text, or in the title for :data:`TITLE`)
+        with its holds replaced by placeholder tokens, numbered on from the owner's others."""
+        holds = self.title_holds if owner == TITLE else self.article.holds
+        if not holds:
+            return text
+        tokens = self.masks.setdefault(owner, [])
+        first = max((int(t.strip("{}")) for t, _ in tokens), default=0) + 1
+        text, new = mask(text, offset, holds, first=first)
+        tokens.extend(new)
+        return text
 
 
 def detect_languages(article: Article, identifier: Any) -> tuple[Article, dict[str, Any], Spans]:
@@ -70,13 +94,33 @@ class Router:
         self.translators = translators
         self.target_lang = target_lang
 
+    def route(self, lang: str) -> str | None:
+        """``"pair"``, ``"fallback"`` (the multilingual model) or None (no model), as the
+        translators say (:meth:`service.wiring.TranslatorPool.route`); a plain mapping of
+        translators holds pairs only."""
+        route = getattr(self.translators, "route", None)
+        if route is not None:
+            return route(lang)
+        return "pair" if lang in self.translators else None
+
+    def _flag_fallback(self, prep: Prepared, lang: str, index: int | None, where: str) -> None:
+        prep.flags.append(
+            Flag(
+                "fallback_model",
+                index,
+                f"{where} ({lang!r}) has no dedicated model: translated by the multilingual "
+                f"fallback {self.translators[lang].model.name}, whose quality is lower than a "
+                "dedicated pair's",
+            )
+        )
+
     def check_language(self, lang: str, detected: bool) -> None:
         """Refuse a language with no model into the target language, listing the pairs."""
         if lang == self.target_lang or lang in self.translators:
             return
+        listed = getattr(self.translators, "pairs", None)  # the pool's: "fr-en", ...
         pairs = sorted(
-            {f"{s}-{self.target_lang}" for s in getattr(self.translators, "pairs", lambda: [])()}
-            | {f"{s}-{self.target_lang}" for s in self.translators}
+            set(listed()) if listed else {f"{s}-{self.target_lang}" for s in self.translators}
         )
         how = "detected as" if detected else "given as"
         raise UnsupportedLanguage(
@@ -93,12 +137,14 @@ class Router:
         language: dict[str, Any] | None = None,
         spans: Spans | None = None,
         started: float | None = None,
+        title_holds: tuple[Hold, ...] = (),
     ) -> Prepared:
         """Segment ``article`` (its ``source_lang`` already decided) and route its sentences.
 
         ``language`` and ``spans`` are what :func:`detect_languages` found, for an article
         whose language was detected; ``started`` is when work on the article began
-        (default: now), for its segmentation time.
+        (default: now), for its segmentation time. The article's ``holds`` and the
+        ``title_holds`` (offsets in the stripped title) become placeholder tokens.
         """
         started = time.perf_counter() if started is None else started
         spans = spans or []
@@ -107,13 +153,18 @@ class Router:
         sentences = segment_article(article.text, lang)
         title = (article.title or "").strip() or None
         prep = Prepared(article, sentences, title, started=started, language=language)
+        prep.title_holds = title_holds
         if lang == self.target_lang:
             prep.kept = set(range(len(sentences)))
         else:
             backend = self.translators[lang]
+            if self.route(lang) == "fallback":
+                self._flag_fallback(prep, lang, None, "the article")
             if title:
                 for start, end in split_sentences(title, lang):
-                    self._add_segments(prep, backend, lang, TITLE, title[start:end])
+                    self._add_segments(
+                        prep, backend, lang, TITLE, prep.masked(TITLE, title[start:end], start)
+                    )
             for index, sentence in enumerate(sentences):
                 own = next((pl for s, e, pl in spans if s <= sentence.start < e), lang)
                 self._route(prep, index, sentence, own, lang)
@@ -138,7 +189,10 @@ class Router:
                 )
             return
         if own != lang and own in self.translators:
-            self._add_segments(prep, self.translators[own], own, index, sentence.text)
+            if first_of_paragraph and self.route(own) == "fallback":
+                self._flag_fallback(prep, own, index, f"paragraph {sentence.paragraph}")
+            text = prep.masked(index, sentence.text, sentence.start)
+            self._add_segments(prep, self.translators[own], own, index, text)
             return
         if own != lang and first_of_paragraph:
             prep.flags.append(
@@ -149,7 +203,8 @@ class Router:
                     f"translated as {lang!r}",
                 )
             )
-        self._add_segments(prep, self.translators[lang], lang, index, sentence.text)
+        text = prep.masked(index, sentence.text, sentence.start)
+        self._add_segments(prep, self.translators[lang], lang, index, text)
 
     @staticmethod
     def _add_segments(

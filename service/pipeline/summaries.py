@@ -30,7 +30,7 @@ check in :mod:`.bullets`; this module runs them for a batch of articles.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from service.articles import Bullet, Flag
 from service.engines.protocol import GenerationOptions, Seq2SeqBackend
@@ -62,6 +62,8 @@ class SummaryRequest:
     mode: str
     count: int
     drop_unsupported: bool
+    # Filled by the summariser: windows summarised and the target tokens decoded for them.
+    work: dict[str, int] = field(default_factory=dict)
 
 
 class BulletSummariser:
@@ -215,6 +217,10 @@ class BulletSummariser:
             )
             for (k, _), out in zip(members, outputs, strict=True):
                 texts[k].append(out.text if out is not None else "")
+                work = requests[k].work
+                work["summary_windows"] = work.get("summary_windows", 0) + 1
+                tokens = out.tokens if out is not None else 0
+                work["summary_tokens"] = work.get("summary_tokens", 0) + tokens
         return {
             k: self._bullets(index, len(windows), texts[k], requests[k].count)
             for k, (index, windows) in plans.items()

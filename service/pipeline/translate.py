@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.engines.batching import pack_batches, run_split_on_oom
@@ -36,6 +36,7 @@ class SegmentOutcome:
 
     translation: str
     flags: list[tuple[str, str]] = field(default_factory=list)
+    tokens: int = 0  # target tokens decoded for the segment, re-decodings and repairs included
 
 
 def output_limit(source_tokens: int, ceiling: int = 512) -> int:
@@ -143,6 +144,7 @@ def translate_segments(
     lang: str = "fr",
     on_batch: Callable[[list[int]], None] | None = None,
     skip: Callable[[int], bool] | None = None,
+    views: Sequence[Callable[[str, str], tuple[str, str]] | None] | None = None,
 ) -> list[SegmentOutcome | None]:
     """Translate ``segments`` (each within the backend's source budget) and run the guards.
 
@@ -151,12 +153,14 @@ def translate_segments(
     output looks short (see :func:`shortfalls`) is translated again in pieces
     (:func:`repair_pieces`) and the pieces' output is kept when it has fewer shortfalls,
     with a ``short_output_repaired`` flag; otherwise the first output keeps its guard flags.
-    Segments skipped (see :func:`generate_batched`) come back as None.
+    Segments skipped (see :func:`generate_batched`) come back as None. ``views[i]``, when
+    given, maps segment ``i``'s source and output to the pair the passthrough, number and
+    length guards compare (placeholders resolved).
     """
     if not segments:
         return []
     lengths = [backend.count_tokens(s) for s in segments]
-    options = GenerationOptions(num_beams=beam)
+    options = GenerationOptions(num_beams=beam, source_lang=lang)
     outs = generate_batched(
         backend,
         segments,
@@ -170,7 +174,7 @@ def translate_segments(
     retried: dict[int, Generated] = {}
     if looping:
         log.info("re-decoding %d looping segment(s) with repetition controls", len(looping))
-        controls = GenerationOptions(num_beams=beam, **REPETITION_CONTROLS)
+        controls = GenerationOptions(num_beams=beam, source_lang=lang, **REPETITION_CONTROLS)
         again = generate_batched(
             backend,
             [segments[i] for i in looping],
@@ -187,9 +191,11 @@ def translate_segments(
             outcomes.append(None)
             continue
         flags: list[tuple[str, str]] = []
+        tokens = out.tokens
         if i in retried:
             first = find_repetition(out.text)
             out = retried[i]
+            tokens += out.tokens
             still = find_repetition(out.text)
             if still:
                 flags.append(("repetition", f"output repeats {still!r} even after re-decoding"))
@@ -198,10 +204,14 @@ def translate_segments(
                     ("repetition_redecoded", f"first output repeated {first!r}; re-decoded")
                 )
         outs[i] = out
-        outcomes.append(SegmentOutcome(out.text, flags))
+        outcomes.append(SegmentOutcome(out.text, flags, tokens))
     _repair_short_outputs(backend, segments, outs, outcomes, lang, options, batch_tokens, skip)
-    for source, out, outcome in zip(segments, outs, outcomes, strict=True):
+    for k, (source, out, outcome) in enumerate(zip(segments, outs, outcomes, strict=True)):
         if out is not None and outcome is not None:
+            view = views[k] if views else None
+            if view is not None:
+                source, text = view(source, out.text)
+                out = replace(out, text=text)
             outcome.flags.extend(check_segment(source, out))
     return outcomes
 
@@ -262,6 +272,7 @@ def _repair_short_outputs(
         outcome = outcomes[i]
         if first is None or outcome is None:
             continue
+        outcome.tokens += retry.tokens  # decoded, whether kept or not
         # Fewer sentence ends alone may be style ("D.K. Arya" -> "D K Arya", two sentences
         # joined by a comma): only a first output clearly shorter than the pieces' shows
         # that a sentence was lost.

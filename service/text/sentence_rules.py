@@ -190,8 +190,14 @@ def protected_spans(text: str) -> list[tuple[int, int]]:
 _H = "[ \t\u00a0\u202f\u2009\u2007]"  # horizontal spaces, non-breaking ones included
 # Sentence-final punctuation, then closing marks: `. »`, `.)`, `!"`. A straight quote
 # directly followed by a letter opens the next sentence (`dit."Je`), so it is not taken.
+# Besides the Latin marks: the ideographic and full-width ones of Chinese and Japanese
+# (`。！？`, no space after them), the Arabic question mark and full stop (`؟`, `۔`) and the
+# Devanagari danda (`।`), for articles routed to a multilingual model.
+_WIDE_ENDS = "。！？"
 END_PUNCTUATION = regex.compile(
-    r"(?P<punct>[.!?…]+)(?P<close>(?:" + _H + r"?(?:[»”’)\]›]|[\"'“](?![\p{L}\p{N}])))*)"
+    r"(?P<punct>[.!?…。！？؟۔।]+)(?P<close>(?:"
+    + _H
+    + r"?(?:[»”’)\]›」』）】]|[\"'“](?![\p{L}\p{N}])))*)"
 )
 _NEXT = regex.compile(r"(?P<gap>\s*)(?P<open>[«»\"“„‘‚'‹(\[¿¡—–\-]*" + _H + r"*)(?P<word>\S?)")
 _NEXT_WORD = regex.compile(r"[\p{L}\p{M}]+['’]?")
@@ -202,6 +208,12 @@ _NUMBER_BEFORE = regex.compile(r"(?r)\d+(?:er)?" + _H + r"+$")
 _ERA_BEFORE = regex.compile(r"(?r)(?:av|apr)\." + _H + r"*$")
 
 
+def _capital(char: str) -> bool:
+    """An upper-case letter, or a letter of a script without case (Arabic, Chinese, Thai):
+    what may start a sentence."""
+    return char.isupper() or (char.isalpha() and not char.islower())
+
+
 def is_sentence_end(text: str, m: regex.Match[str], rules: LanguageRules) -> bool:
     """Decide whether the terminal punctuation matched by `m` ends a sentence."""
     nxt = _NEXT.match(text, m.end())  # always matches: every part is optional
@@ -210,9 +222,13 @@ def is_sentence_end(text: str, m: regex.Match[str], rules: LanguageRules) -> boo
     first = nxt["word"]
     glued = not nxt["gap"]
     punct = m["punct"]
-    if glued and (not first.isupper() or nxt["open"].strip('"«“„')):
+    if any(c in _WIDE_ENDS for c in punct):
+        # `。` ends a sentence (Chinese and Japanese put no space after it), unless it ends
+        # a quotation the sentence goes on after: `彼は「行きます。」と言った。`
+        return not (glued and any(c in "」』）】" for c in m["close"]))
+    if glued and (not _capital(first) or nxt["open"].strip('"«“„')):
         return False
-    if not (first.isupper() or (first.isdigit() and "…" not in punct and ".." not in punct)):
+    if not (_capital(first) or (first.isdigit() and "…" not in punct and ".." not in punct)):
         return False
     if m.start() and text[m.start() - 1] in "([" and m["close"][:1] in (")", "]"):
         return False  # "(...)" marks an elision inside a quotation
@@ -246,7 +262,7 @@ def is_sentence_end(text: str, m: regex.Match[str], rules: LanguageRules) -> boo
     return True
 
 
-_NEXT_CAPITAL = regex.compile(r"\s+[«\"“„‘‚‹(\[¿¡]*" + _H + r"?[\p{Lu}\p{N}]")
+_NEXT_CAPITAL = regex.compile(r"\s+[«\"“„‘‚‹(\[¿¡]*" + _H + r"?[\p{Lu}\p{Lo}\p{N}]")
 
 
 def may_end_sentence(text: str, m: regex.Match[str], rules: LanguageRules) -> bool:
@@ -257,6 +273,10 @@ def may_end_sentence(text: str, m: regex.Match[str], rules: LanguageRules) -> bo
     plan B. Marie…") shows here as holding two sentences; the translation of such a segment
     is expected to hold as many (see `service.pipeline.translate`).
     """
+    if any(c in _WIDE_ENDS for c in m["punct"]):
+        rest = text[m.end() :]
+        quoted = any(c in "」』）】" for c in m["close"]) and rest[:1].strip()
+        return bool(rest.strip()) and not quoted
     if _NEXT_CAPITAL.match(text, m.end()) is None:
         return False
     if m["punct"] != "." or m["close"]:

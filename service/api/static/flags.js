@@ -7,6 +7,7 @@ const LABELS = {
   repetition: "The translation repeats itself, even after a second try.",
   passthrough: "Not translated: the output is (nearly) the source text.",
   number_mismatch: "A number in the source is missing from the translation.",
+  glossary_miss: "A glossary or do-not-translate term is missing from the translation.",
   length_ratio: "The translation is far shorter or longer than the source.",
   empty_translation: "The model gave no translation.",
   output_truncated: "The translation stopped at the model's length limit and may be cut short.",

@@ -34,6 +34,10 @@ export function articleRequest() {
   const title = $("title").value.trim();
   const body = { text: text, source_lang: $("source-lang").value, options: {} };
   if (title) body.title = title;
+  if ($("format").value !== "text") body.format = $("format").value;
+  const terms = glossaryTerms($("glossary").value);
+  if (terms.glossary.length) body.glossary = terms.glossary;
+  if (terms.do_not_translate.length) body.do_not_translate = terms.do_not_translate;
   const bullets = parseInt($("bullets").value, 10);
   if (bullets >= 1 && bullets <= 10) body.options.bullets = bullets;
   if ($("summary-mode").value) body.options.summary_mode = $("summary-mode").value;
@@ -44,6 +48,22 @@ export function articleRequest() {
     return { problem: tooLong(sent.chars, Math.floor((limits.bytes * sent.chars) / sent.bytes), "about ") };
   }
   return { json, body, sent };
+}
+
+// The Glossary box: one `source = target` or `source → target` a line; a line without a
+// target is a term not to translate (docs/glossary.md). Blank lines are skipped.
+export function glossaryTerms(text) {
+  const glossary = [];
+  const keep = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (!line.trim()) continue;
+    const parts = line.split(/\s*(?:→|=)\s*/);
+    const source = parts[0].trim();
+    const target = parts.slice(1).join(" ").trim();
+    if (target && source) glossary.push({ source, target });
+    else if (source) keep.push(source);
+  }
+  return { glossary, do_not_translate: keep };
 }
 
 // A refusal of the server teaches the page its limit.
@@ -80,7 +100,10 @@ export async function loadLanguages() {
   } catch (err) {
     return; // no key yet, or an older server: auto and French stay on offer
   }
-  const codes = new Set((data.pairs || []).filter((p) => p.target === "en").map((p) => p.source));
+  // "mul" is a multilingual fallback model's source, not a language to pick: "Detect
+  // automatically" reaches it (docs/languages.md).
+  const pairs = (data.pairs || []).filter((p) => p.target === "en" && p.source !== "mul");
+  const codes = new Set(pairs.map((p) => p.source));
   const select = $("source-lang");
   const wanted = localStorage.getItem(LANG_STORAGE) || select.value;
   const options = [...codes].sort((a, b) => languageName(a).localeCompare(languageName(b)))

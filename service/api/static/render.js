@@ -230,6 +230,24 @@ function metaLine(job, result, sourceName) {
   return parts.join(" · ");
 }
 
+// A translated Markdown or HTML document is shown as escaped text, never as live markup:
+// its scripts, on* handlers and javascript: links are data (docs/documents.md).
+function renderDocument(result) {
+  let box = $("document");
+  if (!box) {
+    box = document.createElement("section");
+    box.id = "document";
+    const head = document.createElement("h3");
+    head.textContent = "Translated document";
+    const pre = document.createElement("pre");
+    pre.id = "document-text";
+    box.append(head, pre);
+    $("models").before(box);
+  }
+  box.hidden = !result.document;
+  $("document-text").textContent = result.document || "";
+}
+
 export function renderResult(job) {
   const result = job.result;
   unpin();
@@ -242,6 +260,7 @@ export function renderResult(job) {
   renderBullets(result);
   $("copy-bullets").hidden = !(result.bullets || []).length;
   renderParagraphs(result, flaggedSentences(result.flags), sourceName);
+  renderDocument(result);
   const models = modelsLine(result);
   $("models").textContent = models ? "Models — " + models : "";
   $("result").hidden = false;

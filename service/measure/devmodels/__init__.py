@@ -39,6 +39,7 @@ from service.measure.devmodels.checkpoints import (
     write_marian,
 )
 from service.measure.devmodels.folders import BUILD_FILE, build_atomically, build_stamp
+from service.measure.devmodels.m2m100 import build_m2m100
 from service.measure.devmodels.samples import DEFAULT_ENGLISH_TEXTS, DEFAULT_FRENCH_TEXTS
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "DEFAULT_FRENCH_TEXTS",
     "Size",
     "build_bart",
+    "build_m2m100",
     "build_marian",
 ]
 

@@ -117,7 +117,11 @@ def match_modes(folder: Path, reference: Path) -> None:
 
 
 def marker_text(stamp: dict[str, Any]) -> str:
-    real = {"marian": "Helsinki-NLP/opus-mt-fr-en", "bart": "sshleifer/distilbart-cnn-12-6"}
+    real = {
+        "marian": "Helsinki-NLP/opus-mt-fr-en",
+        "bart": "sshleifer/distilbart-cnn-12-6",
+        "m2m100": "facebook/m2m100_418M",
+    }
     kind = stamp["kind"]
     return _MARKER_TEXT.format(kind=kind, size=stamp["size"], seed=stamp["seed"], real=real[kind])
 
