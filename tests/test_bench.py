@@ -21,7 +21,8 @@ from service.measure.bench import (
     bench_models,
     run_bench,
 )
-from service.measure.bench_report import format_table, summarise_run
+from service.measure.bench_baseline import BUDGETS, pack_sorted
+from service.measure.bench_report import WorkMismatch, check_work, format_table, summarise_run
 from service.measure.bench_support import ForcedLength, length_groups, target_length
 from service.registry import Registry
 
@@ -53,6 +54,7 @@ def _options(bench_dir: Path, articles_file: Path, runs: tuple[str, ...]) -> Ben
         threads=1,
         runs=runs,
         isolate=False,
+        idle_wait_s=0,  # the suite runs beside other work: figures are not the point here
     )
 
 
@@ -80,15 +82,36 @@ def test_the_model_decodes_exactly_the_forced_lengths(
     pytest.importorskip("ctranslate2")
     texts = ["Bonjour.", "Le gouvernement a présenté mardi un projet de loi sur les retraites."]
     translator = _forced(tiny_marian, "translation", engine, tmp_path)
+    returned = _spy(translator)
     for text in texts:  # one row per call: what is decoded is that row's length exactly
         before = translator.stats.decoded_tokens
         [out] = translator.generate([text], GenerationOptions(num_beams=4))
         expected = math.ceil(1.2 * (translator.count_tokens(text) - 1))  # minus </s>
-        assert translator.stats.decoded_tokens - before == out.tokens == expected
+        assert out.tokens == expected
+        # The same steps on both engines: transformers decodes the target and its forced
+        # </s>; CTranslate2, which stops without one, a token more in its place.
+        assert returned[-1] == (expected if engine == "transformers" else expected + 1)
+        assert translator.stats.decoded_tokens - before == expected + 1
     summariser = _forced(tiny_bart, "summarisation", engine, tmp_path)
+    returned = _spy(summariser)
     outs = summariser.generate(texts, GenerationOptions(num_beams=4, no_repeat_ngram_size=3))
     assert [o.tokens for o in outs] == [70, 70]
-    assert summariser.stats.decoded_tokens == 140
+    assert returned == ([70, 70] if engine == "transformers" else [71, 71])
+    assert summariser.stats.decoded_tokens == 2 * (70 + 2)  # <s> and </s> too
+
+
+def _spy(backend: ForcedLength) -> list[int]:
+    """The token counts the wrapped engine returns, call after call."""
+    seen: list[int] = []
+    inner_generate = backend.inner.generate
+
+    def generate(texts, options):
+        outs = inner_generate(texts, options)
+        seen.extend(o.tokens for o in outs)
+        return outs
+
+    backend.inner.generate = generate
+    return seen
 
 
 def test_length_groups_trade_step_overhead_against_padding() -> None:
@@ -117,11 +140,11 @@ def test_quick_report_has_every_run_and_forced_lengths_hold(
         assert run["articles_per_min"] > 0 and run["p95_s"] >= run["p50_s"] > 0, name
         assert run["peak_rss_mb"] > 0
         assert len(run["repeats"]) == 1 and len(run["repeats"][0]["latencies_s"]) == 3
-    assert set(report["ratios"]) == {
-        "service_vs_baseline",
-        "service_vs_peer",
-        "service_vs_engine",
-    }
+    assert set(report["ratios"]) >= {"raw", "corrected"}
+    for kind in ("raw", "corrected"):
+        assert set(report["ratios"][kind]) == {
+            f"service_vs_{name}" for name in RUN_NAMES if name != "service"
+        }
     assert report["machine"]["cores"] and report["machine"]["versions"]["torch"]
 
     # Target tokens, counted here from the articles: ceil(1.2 x source tokens) for every
@@ -139,11 +162,19 @@ def test_quick_report_has_every_run_and_forced_lengths_hold(
     windows = sum(a["windows"] for a in report["plan"]["per_article"])
     assert windows >= 3
     assert report["plan"]["translation_tokens"] == expected
-    for name in ("inprocess", "engine_limit"):
-        assert report["runs"][name]["target_tokens"] == expected + 70 * windows, name
-    for name, run in report["runs"].items():
-        assert run["repeats"][0]["decoded_tokens"] >= run["target_tokens"], name
+    for name, run in report["runs"].items():  # every run did the plan's work
+        assert run["target_tokens"] == expected + 70 * windows, name
+        # Steps: each row's target and its end token at least (BART's <s> too), padding on top.
+        segments = len(report["plan"]["per_article"]) and sum(
+            a["segments"] for a in report["plan"]["per_article"]
+        )
+        least = expected + segments + (70 + 2) * windows
+        assert run["repeats"][0]["decoded_tokens"] >= least, name
         assert run["repeats"][0]["redecoded_rows"] == 0, name  # the stand-in text never loops
+    assert report["runs"]["baseline"]["batching"]["budget"]["translation"] in BUDGETS
+    limit = report["runs"]["engine_limit"]["engine_batch"]
+    assert set(limit) == {"translation", "summarisation"}
+    assert all(len(stage["sweep_ms_per_target_token"]) >= 2 for stage in limit.values())
     table = format_table(report)
     assert "engine_limit" in table and "articles/min" in table
 
@@ -159,11 +190,54 @@ def test_service_run_reports_latency_memory_and_the_interactive_check(
     report = run_bench(_options(bench_dir, articles_file, ("service",)))
     run = report["runs"]["service"]
     assert RUN_KEYS | {"interactive_p95_s"} <= set(run)
-    # What the service's workers say they generated (their heartbeats, /metrics), never
-    # the plan's figure: a service doing more or less than the plan's work shows here.
+    # What the service's jobs say they decoded (their results' `work`, checked against the
+    # workers' heartbeats in /metrics), never the plan's figure.
     assert run["target_tokens"] == report["plan"]["target_tokens"]
+    assert run["repeats"][0]["per_article"] == [
+        {k: a[k] for k in ("segments", "windows")} for a in report["plan"]["per_article"]
+    ]
+    assert run["decoded_tokens"] > run["target_tokens"] and run["forced_cost_ratio"] >= 1
     assert len(run["interactive_latencies_s"]) == QUICK_INTERACTIVE and run["peak_rss_mb"] > 0
-    assert report["ratios"]["service_vs_baseline"] is None  # no baseline run
+    assert report["ratios"]["raw"]["service_vs_baseline"] is None  # no baseline run
+
+
+def test_the_baseline_packs_sorted_rows_under_its_token_budget() -> None:
+    lengths = [(30, 36), (5, 6), (29, 35), (6, 8), (31, 38), (4, 5)]
+    batches = pack_sorted(lengths, 150)
+    assert sorted(i for b in batches for i in b) == list(range(6))  # every row, once
+    assert batches == [[5, 1, 3], [2, 0], [4]]  # by length; 3 x (6 + 8) fits, 3 x 69 not
+    for batch in batches:
+        padded = len(batch) * (
+            max(lengths[i][0] for i in batch) + max(lengths[i][1] for i in batch)
+        )
+        assert padded <= 150 or len(batch) == 1
+    assert pack_sorted([(500, 600)], 150) == [[0]]  # a row alone may exceed the budget
+
+
+def test_a_run_that_did_other_work_than_the_plan_is_refused() -> None:
+    plan = {"target_tokens": 300, "per_article": [{"segments": 4, "windows": 1}]}
+    done = {"repeats": [{"target_tokens": 300}, {"target_tokens": 300}]}
+    check_work("baseline", done, plan)
+    short = {"repeats": [{"target_tokens": 300}, {"target_tokens": 230}]}
+    with pytest.raises(WorkMismatch, match="decoded 230 target tokens in repeat 2, the plan 300"):
+        check_work("baseline", short, plan)
+    # The service says per article what it did (read back from each job's result).
+    fewer_windows = {
+        "repeats": [{"target_tokens": 300, "per_article": [{"segments": 4, "windows": 0}]}]
+    }
+    with pytest.raises(WorkMismatch, match="article 0 had 0 windows in repeat 1, the plan 1"):
+        check_work("service", fewer_windows, plan)
+
+
+def test_the_service_work_comes_from_each_job_result() -> None:
+    from service.measure.bench_service import _work_of
+
+    work = {"segments": 3, "translated_tokens": 40, "summary_windows": 1, "summary_tokens": 70}
+    jobs = [{"id": "a", "result": {"work": work}}, {"id": "b", "result": {"work": work}}]
+    assert _work_of(jobs) == ([{"segments": 3, "windows": 1}] * 2, 220)
+    silent = [*jobs, {"id": "c", "result": {"work": {"segments": 3}}}]
+    with pytest.raises(RuntimeError, match="job c's result does not say what was decoded"):
+        _work_of(silent)
 
 
 def test_a_run_that_does_not_say_what_it_decoded_is_an_error() -> None:
@@ -178,3 +252,67 @@ def test_cli_refuses_an_unknown_run(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["bench", "--runs", "baseline,fastest"]) == 2
     assert "unknown run fastest" in capsys.readouterr().err
+
+
+def test_scaling_articles_grow_as_asked_and_end_on_a_sentence() -> None:
+    from service.measure.bench_scaling import build_article
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.txt"))]
+    for words in (30, 120, 400):
+        article = build_article(texts, words)
+        count = len(article.split())
+        assert words * 0.6 <= count <= words, (words, count)
+        assert article.rstrip()[-1] in '.?!»"', article[-40:]
+    with pytest.raises(ValueError, match="fewer than"):
+        build_article(texts[:1], 100_000)
+
+
+def test_scaling_reports_cost_per_length_the_plot_and_the_queue_ceiling(
+    bench_dir: Path, tmp_path: Path
+) -> None:
+    from service.measure.bench_scaling import length_scaling, plot_scaling, queue_ceiling
+    from service.measure.bench_setup import RunSpec
+
+    marian, bart = bench_models(bench_dir / "models", "tiny", bench_dir)
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.txt"))]
+    cache = str(bench_dir / "models" / "cache")
+    spec = RunSpec("scaling", str(marian), str(bart), cache, texts, threads=1)
+    scaling = length_scaling(spec, texts, (40, 120, 360))
+    rows = scaling["rows"]
+    assert [r["words"] for r in rows] == sorted(r["words"] for r in rows)
+    # More words, more segments and tokens: the work is counted from the results.
+    assert rows[0]["segments"] < rows[1]["segments"] < rows[2]["segments"]
+    assert rows[0]["target_tokens"] < rows[2]["target_tokens"]
+    assert all(r["seconds"] > 0 and r["summary_windows"] >= 1 for r in rows)
+    pytest.importorskip("matplotlib")
+    png = plot_scaling(scaling, tmp_path / "scaling.png")
+    assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    queue = queue_ceiling(
+        str(marian), str(bart), cache, texts, jobs=6, workers=(1,), stores=("sqlite",)
+    )
+    assert [r["workers"] for r in queue["sqlite"]] == [1] and queue["redis"] == []
+    assert queue["sqlite"][0]["jobs"] == 6 and queue["sqlite"][0]["jobs_per_s"] > 0
+
+
+def test_the_profile_sums_own_time_by_category(tmp_path: Path) -> None:
+    import cProfile
+    import time as clock
+
+    from service.measure.bench_profile import category, profile_summary
+    from service.text.segmentation import segment_article
+
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.txt")))
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [segment_article(text, "fr") for _ in range(3)] and clock.sleep(0.2))
+    profiler.dump_stats(str(tmp_path / "worker-1.pstats"))
+    summary = profile_summary(tmp_path)
+    assert summary["seconds"]["segmentation"] > 0
+    assert summary["seconds"]["waiting"] >= 0.19  # the sleep, kept out of the shares
+    assert "waiting" not in summary["share_of_work"]
+    assert abs(sum(summary["share_of_work"].values()) - 1) < 0.01
+    assert category(("~", 0, "<method 'translate_batch' of 'Translator' objects>")) == "engine"
+    assert category(("/x/service/jobs/store/sqlite.py", 1, "claim")) == "store"
+    assert profile_summary(tmp_path / "none") == {
+        "error": f"no profile written under {tmp_path / 'none'}"
+    }

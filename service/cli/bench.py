@@ -20,7 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bn.add_argument(
         "--quick", action="store_true", help="smoke check: 3 articles of 150 words, 1 repeat"
     )
-    bn.add_argument("--runs", help="comma-separated: baseline,peer,inprocess,service,engine_limit")
+    bn.add_argument(
+        "--runs",
+        help="comma-separated: baseline,baseline-int8,naive,peer,inprocess,service,engine_limit",
+    )
     bn.add_argument("--threads", type=int, help="threads for every run (default: all cores)")
     bn.add_argument(
         "--data", help="one French article a line, or JSONL with `text` (default: OrangeSum)"
@@ -33,6 +36,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="full: the real architectures (default); tiny: for tests",
     )
     bn.add_argument("--json", help="also write the report to this file")
+    bn.add_argument(
+        "--scaling",
+        action="store_true",
+        help="cost against article length (100 to 10,000 words) and the queue's ceiling",
+    )
+    bn.add_argument(
+        "--scaling-lengths",
+        help="comma-separated article lengths in words for --scaling (default 100,...,10000)",
+    )
+    bn.add_argument(
+        "--queue-jobs", type=int, default=200, help="jobs per queue-ceiling run (--scaling)"
+    )
+    bn.add_argument("--plot", help="--scaling: write the PNG plot here (default: beside --json)")
+    bn.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="profile the service's workers into DIR; the report says where their time goes",
+    )
+    bn.add_argument(
+        "--baseline-budget",
+        type=int,
+        default=0,
+        help="padded tokens per transformers batch (default: swept on a sample first)",
+    )
     bn.set_defaults(func=cmd_bench)
 
 
@@ -50,6 +77,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "size": args.size,
         "threads": args.threads or 0,
         "data": Path(args.data) if args.data else None,
+        "profile": Path(args.profile) if args.profile else None,
+        "baseline_budget": args.baseline_budget,
         **({"models_dir": Path(args.models_dir)} if args.models_dir else {}),
     }
     if args.quick:
@@ -61,9 +90,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
+    if args.scaling:
+        return _scaling(args, options)
     report = run_bench(options, on_run=write if args.json else None)
     print(format_table(report))
     if args.json:
         write(report)
+        print(f"report written to {args.json}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _scaling(args: argparse.Namespace, options: object) -> int:
+    from service.measure.bench import run_scaling
+    from service.measure.bench_scaling import LENGTHS, format_scaling, plot_scaling
+
+    try:
+        lengths = (
+            tuple(int(x) for x in args.scaling_lengths.split(","))
+            if args.scaling_lengths
+            else LENGTHS
+        )
+    except ValueError:
+        raise UsageError("--scaling-lengths takes whole numbers of words: 100,1000") from None
+    if any(n < 20 for n in lengths) or args.queue_jobs < 1:
+        raise UsageError("--scaling-lengths must be at least 20 words; --queue-jobs at least 1")
+    report = run_scaling(options, sorted(lengths), args.queue_jobs)  # type: ignore[arg-type]
+    plot = args.plot or (str(Path(args.json).with_suffix(".png")) if args.json else None)
+    if plot:
+        written = plot_scaling(report["lengths"], Path(plot))
+        report["plot"] = str(written) if written else None
+    print(format_scaling(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"report written to {args.json}", file=sys.stderr)
     return EXIT_OK

@@ -1,13 +1,19 @@
 """``passeur bench``: Passeur against the alternatives, side by side, on random-weight
 models with the exact shapes of the real ones (a benchmark, not a test).
 
-Five runs share the articles, the thread count and the beam (4):
+The runs share the articles, the thread count, the beam (4), the forced lengths and the
+work: the segments and summary windows the pipeline makes (the ``plan``), token for token;
+a run that decodes other work is refused (:func:`service.measure.bench_report.check_work`).
 
-- ``baseline``: transformers float32 as a competent user writes it;
+- ``baseline``: transformers float32 as an expert writes it for throughput (everything
+  sorted by length, batched under a swept token budget);
+- ``baseline-int8``: the same after torch's dynamic int8 quantisation;
+- ``naive``: transformers float32, one article at a time, in article order;
 - ``peer``: CTranslate2 int8, one article at a time;
 - ``inprocess``: the batch script's path (``Pipeline.run_many``), CTranslate2 int8;
 - ``service``: ``passeur serve`` with one worker, N jobs over HTTP;
-- ``engine_limit``: the same work in the fewest CTranslate2 calls.
+- ``engine_limit``: the same work in the fewest CTranslate2 calls, batch size and thread
+  layout swept per model.
 
 Output lengths are forced (:mod:`service.measure.bench_support`) by the benchmark's own
 wrapping of the backends the product builds. In-process runs each get a fresh process
@@ -25,13 +31,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from service.errors import InputError
-from service.measure.bench_report import brief, format_table, machine, ratios, summarise_run
+from service.measure.bench_profile import profile_summary
+from service.measure.bench_report import (
+    BUSY_SAMPLE_S,
+    IDLE_BUSY_CORES,
+    brief,
+    check_work,
+    format_table,
+    machine,
+    machine_busy,
+    ratios,
+    summarise_run,
+)
 from service.measure.bench_setup import RunSpec, quiet_libraries
 from service.measure.data import EVAL_DATA_ENV, eval_data_dir
 from service.measure.devmodels import Size
@@ -49,7 +66,18 @@ __all__ = [
 
 log = logging.getLogger("passeur.bench")
 
-RUN_NAMES = ("baseline", "peer", "inprocess", "service", "engine_limit")
+RUN_NAMES = (
+    "baseline",
+    "baseline-int8",
+    "naive",
+    "peer",
+    "inprocess",
+    "service",
+    "engine_limit",
+)
+PLANNED = frozenset(RUN_NAMES) - {"inprocess", "service"}  # runs that decode the plan
+IDLE_WAIT_S = 60.0  # how long a run waits for the machine to become idle
+QUICK_IDLE_WAIT_S = 5.0
 QUICK_ARTICLES = 3
 QUICK_WORDS = 150  # quick articles are cut to their first words: a smoke check, not figures
 QUICK_INTERACTIVE = 2
@@ -75,7 +103,11 @@ class BenchOptions:
     batch_articles: int = 8
     engine_batch_size: int = 0  # 0: tried on a sample of the segments
     engine_batch_type: str = "examples"
+    baseline_budget: int = 0  # 0: swept on a sample first
     isolate: bool = True  # each in-process run in a fresh process
+    profile: Path | None = None  # a folder: the service's workers are profiled into it
+    idle_wait_s: float = IDLE_WAIT_S  # how long each run waits for an idle machine
+    short_sweep: bool = False  # two points per sweep (--quick)
 
     @classmethod
     def quick(cls, **overrides: Any) -> BenchOptions:
@@ -88,6 +120,8 @@ class BenchOptions:
             max_words=QUICK_WORDS,
             interactive=QUICK_INTERACTIVE,
             backlog=1,
+            short_sweep=True,
+            idle_wait_s=overrides.pop("idle_wait_s", QUICK_IDLE_WAIT_S),
             **overrides,
         )
 
@@ -187,6 +221,74 @@ def _child(spec: RunSpec, isolate: bool) -> dict[str, Any]:
         return result
 
 
+def _wait_for_idle(limit_s: float = IDLE_WAIT_S) -> dict[str, Any]:
+    """Wait until the machine is idle (others use under ``IDLE_BUSY_CORES``), at most
+    ``limit_s``; what was seen, for the report."""
+    waited = 0.0
+    busy = machine_busy()
+    while busy is not None and busy > IDLE_BUSY_CORES and waited < limit_s:
+        waited += BUSY_SAMPLE_S
+        busy = machine_busy()
+    idle = busy is None or busy <= IDLE_BUSY_CORES
+    if not idle:
+        log.warning(
+            "the machine is busy (%.2f cores used by others after %.0f s): the next run's "
+            "figures will be low",
+            busy,
+            waited,
+        )
+    return {"idle": idle, "busy_cores": busy, "waited_s": waited, "load_average": os.getloadavg()}
+
+
+def run_scaling(options: BenchOptions, lengths: Sequence[int], queue_jobs: int) -> dict[str, Any]:
+    """``passeur bench --scaling``: cost against article length, and the queue's ceiling
+    (:mod:`service.measure.bench_scaling`); the plot is written by the caller."""
+    from service.measure.bench_scaling import queue_ceiling
+
+    quiet_libraries()
+    started = time.perf_counter()
+    data_dir = eval_data_dir()
+    data = options.data or data_dir / ORANGESUM
+    needed = max(lengths)
+    texts: list[str] = []
+    skip = 0
+    while sum(len(t.split()) for t in texts) < needed + 100:
+        batch = load_articles(data, 50, skip=skip)
+        if not batch:
+            raise InputError(f"{data} holds fewer than {needed} words of articles")
+        texts += batch
+        skip += len(batch)
+    threads = options.threads or len(os.sched_getaffinity(0))
+    marian, bart = bench_models(options.models_dir, options.size, data_dir)
+    cache = options.models_dir.resolve() / "cache"
+    spec = RunSpec(
+        run="scaling",
+        marian=str(marian),
+        bart=str(bart),
+        cache_dir=str(cache),
+        articles=texts,
+        threads=threads,
+        beam=options.beam,
+        repeat=options.repeat,
+        batch_articles=options.batch_articles,
+        scaling_lengths=tuple(lengths),
+    )
+    report: dict[str, Any] = {"machine": machine()}
+    report["config"] = {
+        "data": str(data),
+        "size": options.size,
+        "threads": threads,
+        "beam": options.beam,
+        "repeat": options.repeat,
+        "lengths": list(lengths),
+    }
+    report["idle_before"] = _wait_for_idle(options.idle_wait_s)
+    report["lengths"] = _child(spec, options.isolate)
+    report["queue"] = queue_ceiling(str(marian), str(bart), str(cache), texts, jobs=queue_jobs)
+    report["duration_s"] = round(time.perf_counter() - started, 1)
+    return report
+
+
 def run_bench(
     options: BenchOptions, on_run: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
@@ -228,6 +330,8 @@ def run_bench(
         batch_articles=options.batch_articles,
         engine_batch_size=options.engine_batch_size,
         engine_batch_type=options.engine_batch_type,
+        baseline_budget=options.baseline_budget,
+        short_sweep=options.short_sweep,
     )
     config = {k: v for k, v in asdict(base).items() if k not in ("run", "articles", "plan")}
     report["config"] = {
@@ -244,6 +348,7 @@ def run_bench(
     report["plan"] = {k: v for k, v in plan.items() if k not in ("segments", "windows")}
     runs: dict[str, Any] = {}
     for name in options.runs:
+        idle = _wait_for_idle(options.idle_wait_s)
         log.info(
             "run %s: %d articles x %d, %d threads", name, len(articles), options.repeat, threads
         )
@@ -264,11 +369,18 @@ def run_bench(
                 repeat=options.repeat,
                 batch_articles=options.batch_articles,
                 backlog=options.backlog,
+                profile_dir=str(options.profile.resolve()) if options.profile else None,
             )
+            if options.profile:
+                options.profile.mkdir(parents=True, exist_ok=True)
             raw = run_service(spec)
+            if options.profile:
+                raw["profile"] = profile_summary(options.profile)
         else:
-            spec_plan = plan if name == "engine_limit" else None
+            spec_plan = plan if name in PLANNED else None
             raw = _child(replace(base, run=name, plan=spec_plan), options.isolate)
+        check_work(name, raw, plan)
+        raw["idle_before_run"] = idle
         runs[name] = summarise_run(raw, len(articles))
         log.info("run %s done: %s", name, brief(runs[name]))
         if on_run and len(runs) < len(options.runs):

@@ -7,21 +7,24 @@
   same calls, then its summary windows likewise; tokenising and detokenising are timed
   too, segmenting and planning windows are not. Rows go in groups of neighbouring forced
   lengths (as :class:`~service.measure.bench_support.ForcedLength` groups them), each group in one
-  ``translate_batch`` call cut by ``max_batch_size``, the fastest of a few sizes tried on
-  a sample of the segments before the timed repeats.
+  ``translate_batch`` call cut by ``max_batch_size``. Before the timed repeats, each model
+  is swept on a sample of its own work: the thread layout (replicas × threads per replica,
+  every split of the threads) at one batch size, then ``max_batch_size`` from 1 to 128 on
+  the best layout; each model keeps its fastest (``sweep`` in the record: milliseconds per
+  target token of every point tried).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from service.engines.protocol import Generated, GenerationOptions
+from service.measure.bench_report import machine_busy
 from service.measure.bench_setup import (
     SUMMARY_DECODING,
     RunSpec,
@@ -41,9 +44,11 @@ __all__ = ["run_engine_limit", "run_plan"]
 
 log = logging.getLogger("passeur.bench")
 
-# max_batch_size (examples) tried on a sample of the segments; 0 in the spec means sweep.
-ENGINE_BATCH_SIZES = (8, 16, 32, 64, 128)
-SWEEP_SEGMENTS = 256
+# max_batch_size (examples) tried per model; 0 in the spec means sweep.
+ENGINE_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
+SHORT_BATCH_SIZES = (8, 32)  # --quick
+LAYOUT_BATCH_SIZE = 32  # the batch size the layouts are compared at
+SWEEP_MIN_ROWS = 16  # a point decodes max(this, 2 x its batch size) rows of the sample
 
 
 class _Recorder:
@@ -116,81 +121,133 @@ def run_plan(spec: RunSpec) -> dict[str, Any]:
     }
 
 
-def run_engine_limit(spec: RunSpec) -> dict[str, Any]:
-    """The plan's work straight through CTranslate2, all articles in the same calls."""
-    import ctranslate2  # type: ignore[import-untyped]
+def thread_layouts(threads: int) -> list[tuple[int, int]]:
+    """Every ``(replicas, threads per replica)`` that uses ``threads`` exactly."""
+    return [(r, threads // r) for r in range(1, threads + 1) if threads % r == 0]
 
-    from service.engines.ct2 import ensure_converted, load_tokenizer, thread_layout
 
-    if spec.plan is None:
-        raise ValueError("the engine_limit run needs the plan run's output")
-    started = time.perf_counter()
-    stages = []
-    for task, items, options in (
-        ("translation", spec.plan["segments"], {}),
-        ("summarisation", spec.plan["windows"], SUMMARY_DECODING),
-    ):
+class _Stage:
+    """One model of the engine-limit run: its work, its tokenizer, its loaded engines."""
+
+    def __init__(self, spec: RunSpec, task: str, items: Sequence[Sequence[Any]]) -> None:
+        from service.engines.ct2 import ensure_converted, load_tokenizer
+
+        self.spec = spec
+        self.task = task
+        self.items = items
+        self.options = SUMMARY_DECODING if task == "summarisation" else {}
         model = resolve_model(spec, task)
-        folder = ensure_converted(model, Path(spec.cache_dir), "int8")
-        replicas, intra = thread_layout("cpu", spec.threads, 0)  # as the service runs it
-        engine = ctranslate2.Translator(
-            str(folder),
-            device="cpu",
-            compute_type="int8",
-            intra_threads=intra,
-            inter_threads=replicas,
-        )
-        tokenizer = load_tokenizer(model.path)
+        self.folder = ensure_converted(model, Path(spec.cache_dir), "int8")
+        self.tokenizer = load_tokenizer(model.path)
         # A forced first token (BART's <s>) is a prefix, and counts in the decoding length.
-        prefix = [tokenizer.bos_token] if output_specials(model.path) > 1 else []
-        stages.append((engine, tokenizer, items, options, prefix))
-    load_s = time.perf_counter() - started
-    stats = ForcedStats()
+        self.prefix = [self.tokenizer.bos_token] if output_specials(model.path) > 1 else []
+        self._engines: dict[tuple[int, int], Any] = {}
+        self.layout = (1, spec.threads)
+        self.batch_size = spec.engine_batch_size or LAYOUT_BATCH_SIZE
+
+    def engine(self, layout: tuple[int, int]) -> Any:
+        import ctranslate2  # type: ignore[import-untyped]
+
+        if layout not in self._engines:
+            self._engines.clear()  # one loaded at a time: memory is the service's too
+            self._engines[layout] = ctranslate2.Translator(
+                str(self.folder),
+                device="cpu",
+                compute_type="int8",
+                inter_threads=layout[0],
+                intra_threads=layout[1],
+            )
+        return self._engines[layout]
 
     def decode(
-        stage: tuple[Any, ...],
-        items: Sequence[Sequence[Any]],
-        batch_size: int,
-        stats: ForcedStats = stats,
+        self, items: Sequence[Sequence[Any]], stats: ForcedStats, layout: tuple[int, int], size: int
     ) -> None:
-        engine, tokenizer, _, options, prefix = stage
+        engine, tokenizer, prefix = self.engine(layout), self.tokenizer, self.prefix
         ids = tokenizer([t for t, _ in items], truncation=True)["input_ids"]
         source = [tokenizer.convert_ids_to_tokens(row) for row in ids]
         targets = [int(n) for _, n in items]
         groups = length_groups(targets, STEP_OVERHEAD_ROWS)
         for group in groups:
-            length = max(targets[i] for i in group) + len(prefix)
+            # The steps transformers decodes: the target, the prefix and one for </s>
+            # (CTranslate2 decodes a token in its place; see bench_support).
+            length = max(targets[i] for i in group) + len(prefix) + 1
             results = engine.translate_batch(
                 [source[i] for i in group],
                 [list(prefix) for _ in group] if prefix else None,
-                max_batch_size=batch_size,
-                batch_type=spec.engine_batch_type,
-                beam_size=spec.beam,
+                max_batch_size=size,
+                batch_type=self.spec.engine_batch_type,
+                beam_size=self.spec.beam,
                 min_decoding_length=length,
                 max_decoding_length=length,
                 max_input_length=0,
-                **options,
+                **self.options,
             )
             for result in results:
-                tokens = result.hypotheses[0][len(prefix) :]
-                tokenizer.decode(tokenizer.convert_tokens_to_ids(tokens), skip_special_tokens=True)
+                tokens = result.hypotheses[0]
+                tokenizer.decode(
+                    tokenizer.convert_tokens_to_ids(tokens[len(prefix) :]),
+                    skip_special_tokens=True,
+                )
                 stats.decoded_tokens += len(tokens)
             stats.calls += 1
         stats.count(targets, groups, compacts=True)
 
-    for stage in stages:  # warm-up
-        decode(stage, stage[2][:4], 1, ForcedStats())
-    batch_size, sweep = spec.engine_batch_size, dict[str, float]()
-    if not batch_size:
-        batch_size, sweep = _best_batch_size(stages[0], decode)
+    def sweep(self) -> dict[str, float]:
+        """Pick this model's layout, then its batch size, on samples of its work; the
+        milliseconds per target token of each point tried."""
+        times: dict[str, float] = {}
+
+        def point(layout: tuple[int, int], size: int) -> float:
+            rows = max(SWEEP_MIN_ROWS, 2 * size)
+            step = max(1, len(self.items) // rows)
+            sample = list(self.items[::step][:rows])
+            tokens = sum(int(n) for _, n in sample) or 1
+            self.decode(sample[:2], ForcedStats(), layout, size)  # a fresh engine warms up
+            began = time.perf_counter()
+            self.decode(sample, ForcedStats(), layout, size)
+            ms = round((time.perf_counter() - began) / tokens * 1000, 3)
+            times[f"{layout[0]}x{layout[1]} batch {size}"] = ms
+            return ms
+
+        threads = self.spec.threads
+        self.layout = min(thread_layouts(threads), key=lambda lay: point(lay, LAYOUT_BATCH_SIZE))
+        if not self.spec.engine_batch_size:
+            tried = SHORT_BATCH_SIZES if self.spec.short_sweep else ENGINE_BATCH_SIZES
+            sizes = [s for s in tried if s <= max(len(self.items), 1)] or [tried[0]]
+            self.batch_size = min(sizes, key=lambda size: point(self.layout, size))
+        log.info(
+            "engine_limit %s: %dx%d threads, max_batch_size %d (ms per target token: %s)",
+            self.task,
+            *self.layout,
+            self.batch_size,
+            times,
+        )
+        return times
+
+
+def run_engine_limit(spec: RunSpec) -> dict[str, Any]:
+    """The plan's work straight through CTranslate2, all articles in the same calls."""
+    if spec.plan is None:
+        raise ValueError("the engine_limit run needs the plan run's output")
+    started = time.perf_counter()
+    stages = [
+        _Stage(spec, "translation", spec.plan["segments"]),
+        _Stage(spec, "summarisation", spec.plan["windows"]),
+    ]
+    load_s = time.perf_counter() - started
+    sweeps = {stage.task: stage.sweep() for stage in stages}
+    # Both models loaded as they run, for the timed repeats and the peak memory.
+    for stage in stages:
+        stage.decode(stage.items[:2], ForcedStats(), stage.layout, stage.batch_size)
+    stats = ForcedStats()
     repeats = []
     for r in range(spec.repeat):
         before = stats.to_dict()
-        load_before = os.getloadavg()[0]
-        started = time.perf_counter()
+        busy = machine_busy()
+        began = time.perf_counter()
         for stage in stages:
-            decode(stage, stage[2], batch_size)
-        wall = time.perf_counter() - started
+            stage.decode(stage.items, stats, stage.layout, stage.batch_size)
+        wall = time.perf_counter() - began
         after = stats.to_dict()
         repeats.append(
             {
@@ -206,7 +263,7 @@ def run_engine_limit(spec: RunSpec) -> dict[str, Any]:
                     / max(after["natural_cost"] - before["natural_cost"], 1),
                     3,
                 ),
-                "load_average": [load_before, os.getloadavg()[0]],
+                "busy_before": busy,
             }
         )
         log.info("engine_limit: repeat %d/%d in %.1f s", r + 1, spec.repeat, wall)
@@ -214,26 +271,13 @@ def run_engine_limit(spec: RunSpec) -> dict[str, Any]:
         "load_s": round(load_s, 2),
         "repeats": repeats,
         "engine_batch": {
-            "max_batch_size": batch_size,
-            "type": spec.engine_batch_type,
-            "sweep_s": sweep,
+            stage.task: {
+                "replicas": stage.layout[0],
+                "threads_per_replica": stage.layout[1],
+                "max_batch_size": stage.batch_size,
+                "type": spec.engine_batch_type,
+                "sweep_ms_per_target_token": sweeps[stage.task],
+            }
+            for stage in stages
         },
     }
-
-
-def _best_batch_size(stage: tuple[Any, ...], decode: Any) -> tuple[int, dict[str, float]]:
-    """The fastest ``max_batch_size`` on a sample of the segments, with each one's time.
-    Too few segments to fill the largest batches: the middle size, untried."""
-    items = stage[2]
-    if len(items) < 2 * max(ENGINE_BATCH_SIZES):
-        return ENGINE_BATCH_SIZES[1], {}
-    step = max(1, len(items) // SWEEP_SEGMENTS)
-    sample = items[::step][:SWEEP_SEGMENTS]
-    times = {}
-    for size in ENGINE_BATCH_SIZES:
-        started = time.perf_counter()
-        decode(stage, sample, size, ForcedStats())
-        times[str(size)] = round(time.perf_counter() - started, 3)
-    best = min(ENGINE_BATCH_SIZES, key=lambda size: times[str(size)])
-    log.info("engine_limit: max_batch_size %d (sweep %s)", best, times)
-    return best, times

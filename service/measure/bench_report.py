@@ -1,5 +1,7 @@
-"""The report of ``passeur bench``: the machine it ran on, each run's medians, the ratios
-between runs, and the plain-text table ``passeur bench`` prints."""
+"""The report of ``passeur bench``: the machine it ran on and whether it was idle, each
+run's medians and its work checked against the plan, the ratios between runs (raw, and
+corrected by the forced-length cost model), and the plain-text table ``passeur bench``
+prints."""
 
 from __future__ import annotations
 
@@ -10,7 +12,79 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["brief", "format_table", "machine", "ratios", "summarise_run"]
+__all__ = [
+    "IDLE_BUSY_CORES",
+    "WorkMismatch",
+    "brief",
+    "check_work",
+    "format_table",
+    "machine",
+    "machine_busy",
+    "ratios",
+    "summarise_run",
+]
+
+# Cores' worth of CPU time others may use while a run starts, and still count as idle.
+IDLE_BUSY_CORES = 0.15
+BUSY_SAMPLE_S = 1.0
+
+
+class WorkMismatch(RuntimeError):
+    """A run decoded other work than the plan: its figures would compare unlike things."""
+
+
+def machine_busy(sample_s: float = BUSY_SAMPLE_S) -> float | None:
+    """Cores' worth of CPU time the whole machine spent over ``sample_s`` seconds, from
+    ``/proc/stat`` (this process sleeps meanwhile, so it is everyone else); None off Linux.
+
+    The load average would not do: it still counts the previous run for minutes."""
+    import time
+
+    def ticks() -> tuple[int, int] | None:
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        except (OSError, IndexError):
+            return None
+        values = [int(v) for v in fields[:8]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values), idle
+
+    first = ticks()
+    time.sleep(sample_s)
+    second = ticks()
+    if first is None or second is None or second[0] == first[0]:
+        return None
+    total, idle = second[0] - first[0], second[1] - first[1]
+    cores = os.cpu_count() or 1
+    return round((total - idle) / total * cores, 3)
+
+
+def check_work(name: str, raw: dict[str, Any], plan: dict[str, Any]) -> None:
+    """Refuse a run whose repeats decoded other target tokens than the plan (and, where the
+    run says per article, other segments or windows): :class:`WorkMismatch`."""
+    expected = plan["target_tokens"]
+    for number, rep in enumerate(raw["repeats"], start=1):
+        if rep["target_tokens"] != expected:
+            raise WorkMismatch(
+                f"the {name} run decoded {rep['target_tokens']} target tokens in repeat "
+                f"{number}, the plan {expected}: it did other work than the service, so its "
+                "figures are refused"
+            )
+        per_article = rep.get("per_article")
+        if per_article is None:
+            continue
+        if len(per_article) != len(plan["per_article"]):
+            raise WorkMismatch(
+                f"the {name} run reports {len(per_article)} articles in repeat {number}, "
+                f"the plan {len(plan['per_article'])}: its figures are refused"
+            )
+        for i, (done, planned) in enumerate(zip(per_article, plan["per_article"], strict=True)):
+            for key in ("segments", "windows"):
+                if done[key] != planned[key]:
+                    raise WorkMismatch(
+                        f"the {name} run's article {i} had {done[key]} {key} in repeat "
+                        f"{number}, the plan {planned[key]}: its figures are refused"
+                    )
 
 
 def machine() -> dict[str, Any]:
@@ -74,7 +148,13 @@ def summarise_run(raw: dict[str, Any], articles: int) -> dict[str, Any]:
                 "p95_s": _percentile(rep["latencies_s"], 0.95),
                 "wall_s": rep["wall_s"],
                 "target_tokens": tokens,
+                "decoded_tokens": rep.get("decoded_tokens"),
                 "forced_cost_ratio": rep.get("forced_cost_ratio"),
+                # What the run would do if rows ended on their own, under the cost model.
+                "corrected_articles_per_min": articles
+                / rep["wall_s"]
+                * 60
+                * (rep.get("forced_cost_ratio") or 1.0),
             }
         )
     out: dict[str, Any] = {}
@@ -82,25 +162,45 @@ def summarise_run(raw: dict[str, Any], articles: int) -> dict[str, Any]:
         values = [r[key] for r in per_repeat if r[key] is not None]
         out[key] = round(statistics.median(values), 3) if values else None
     out["peak_rss_mb"] = raw.get("peak_rss_mb")
+    busy = [rep.get("busy_before") for rep in raw["repeats"]]
+    out["idle"] = all(b is not None and b <= IDLE_BUSY_CORES for b in busy)
     if raw.get("interactive_latencies_s"):
         out["interactive_p95_s"] = round(_percentile(raw["interactive_latencies_s"], 0.95), 3)
     out.update({k: v for k, v in raw.items() if k not in out})
     return out
 
 
-def _ratio(runs: dict[str, Any], a: str, b: str) -> float | None:
-    x = runs.get(a, {}).get("articles_per_min")
-    y = runs.get(b, {}).get("articles_per_min")
+RATIO_RUNS = ("baseline", "baseline-int8", "naive", "peer", "inprocess", "engine_limit")
+# How far the service may be above the engine limit before the limit is called wrong: the
+# spread between repeats of one run on this machine is a few percent.
+LIMIT_NOISE = 0.05
+
+
+def _ratio(runs: dict[str, Any], a: str, b: str, key: str) -> float | None:
+    x = runs.get(a, {}).get(key)
+    y = runs.get(b, {}).get(key)
     return round(x / y, 3) if x and y else None
 
 
-def ratios(runs: dict[str, Any]) -> dict[str, float | None]:
-    """The service's articles per minute over each other run's (None where one is missing)."""
-    return {
-        "service_vs_baseline": _ratio(runs, "service", "baseline"),
-        "service_vs_peer": _ratio(runs, "service", "peer"),
-        "service_vs_engine": _ratio(runs, "service", "engine_limit"),
+def ratios(runs: dict[str, Any]) -> dict[str, Any]:
+    """The service's articles per minute over each other run's, raw and corrected by the
+    cost model (None where one is missing), and whether the engine limit held."""
+    out: dict[str, Any] = {
+        "raw": {
+            f"service_vs_{b}": _ratio(runs, "service", b, "articles_per_min") for b in RATIO_RUNS
+        },
+        "corrected": {
+            f"service_vs_{b}": _ratio(runs, "service", b, "corrected_articles_per_min")
+            for b in RATIO_RUNS
+        },
     }
+    limit = out["raw"]["service_vs_engine_limit"]
+    if limit is not None and limit > 1 + LIMIT_NOISE:
+        out["engine_limit_wrong"] = (
+            f"the service ran {limit:.2f}x the engine limit, beyond the noise "
+            f"({1 + LIMIT_NOISE:.2f}x): the limit is not one; its sweep missed a faster setting"
+        )
+    return out
 
 
 def brief(run: dict[str, Any]) -> str:
@@ -113,20 +213,37 @@ def brief(run: dict[str, Any]) -> str:
 
 def format_table(report: dict[str, Any]) -> str:
     """The report as a plain-text table, machine and ratios below."""
-    header = ("run", "articles/min", "target tok/s", "p50 s", "p95 s", "peak RSS MB", "forced")
+    header = (
+        "run",
+        "articles/min",
+        "corrected",
+        "target tok/s",
+        "p50 s",
+        "p95 s",
+        "peak RSS MB",
+        "target tok",
+        "decoded",
+        "forced",
+        "idle",
+    )
     rows = [header]
     for name, run in report["runs"].items():
         if "skipped" in run:
-            rows.append((name, "skipped", "", "", "", "", ""))
+            rows.append((name, "skipped", *[""] * (len(header) - 2)))
             continue
-        cells = [run.get(k) for k in ("articles_per_min", "target_tokens_per_s", "p50_s", "p95_s")]
+        keys = ("articles_per_min", "corrected_articles_per_min", "target_tokens_per_s")
+        cells = [run.get(k) for k in (*keys, "p50_s", "p95_s")]
         rss, forced = run.get("peak_rss_mb"), run.get("forced_cost_ratio")
+        target, decoded = run.get("target_tokens"), run.get("decoded_tokens")
         rows.append(
             (
                 name,
                 *(f"{c:.1f}" if c is not None else "-" for c in cells),
                 f"{rss:.0f}" if rss is not None else "-",
+                f"{target:.0f}" if target is not None else "-",
+                f"{decoded:.0f}" if decoded is not None else "-",
                 f"{forced:.2f}x" if forced is not None else "-",
+                "yes" if run.get("idle") else "NO",
             )
         )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
@@ -143,6 +260,11 @@ def format_table(report: dict[str, Any]) -> str:
     for name, run in report["runs"].items():
         if "skipped" in run:
             lines.append(f"{name} skipped: {run['skipped']}")
+        elif not run.get("idle"):
+            lines.append(
+                f"{name}: the machine was not idle before a repeat (cores busy: "
+                f"{[r.get('busy_before') for r in run['repeats']]}): its figures are low"
+            )
         if run.get("interactive_p95_s") is not None:
             lines.append(
                 f"interactive: POST /v1/translate of 100 words with {run['interactive_backlog']} "
@@ -150,12 +272,17 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{len(run['interactive_latencies_s'])} requests"
             )
     lines.append(
-        "forced: decoding cost with forced lengths over the cost with rows that end on their "
-        "own (cost model in service.measure.bench_support); the service runs the inprocess path"
+        "decoded: decoding steps, padding and special tokens included; forced: decoding cost "
+        "with forced lengths over the cost with rows that end on their own (cost model in "
+        "service.measure.bench_support); corrected: articles/min x forced"
     )
-    ratios = ", ".join(f"{k} {v:.2f}" for k, v in report["ratios"].items() if v is not None)
-    if ratios:
-        lines.append(f"ratios (articles/min): {ratios}")
+    for kind in ("raw", "corrected"):
+        values = report["ratios"].get(kind, {})
+        text = ", ".join(f"{k} {v:.2f}" for k, v in values.items() if v is not None)
+        if text:
+            lines.append(f"ratios ({kind}, articles/min): {text}")
+    if report["ratios"].get("engine_limit_wrong"):
+        lines.append("WARNING: " + report["ratios"]["engine_limit_wrong"])
     lines.append(
         f"{c['articles']} articles x {c['repeat']} repeat(s) (medians), beam {c['beam']}, "
         f"{c['threads']} thread(s), {c['size']} models; {m['cpu']}, {m['cores']} cores, "

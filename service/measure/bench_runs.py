@@ -1,19 +1,23 @@
 """The in-process runs of ``passeur bench``, one per process so that peak memory is per run:
 ``python -m service.measure.bench_runs SPEC.json OUT.json``.
 
-Every run gets the same articles, threads and beam, loads its models (not timed), warms up
-on a short text (not timed), then processes all the articles ``repeat`` times. All the
-articles are handed over at once, so an article's latency is the time from the start of the
-repeat until its result is ready.
+Every run gets the same articles, threads and beam (4), loads its models (not timed), warms
+up (not timed), then does its work ``repeat`` times. All the articles are handed over at
+once, so an article's latency is the time from the start of the repeat until its result is
+ready. Every run but ``inprocess`` decodes the plan's segments and windows (what the
+pipeline asks its engines for, :func:`service.measure.bench_engine.run_plan`); ``inprocess``
+runs the pipeline itself. Each repeat's target tokens are checked against the plan's.
 
-- ``baseline``: transformers float32, per article: our sentence splitter, ``generate`` in
-  batches of 16, then the summariser on the translation cut to its 1,024 tokens.
-- ``peer``: the same steps through CTranslate2 int8, one article at a time.
+- ``naive``: transformers float32, one article at a time, its segments in article order in
+  batches of 16, then its summary windows (the loop most people write first);
+- ``peer``: CTranslate2 int8, one article at a time, each article's segments in one call,
+  then its windows (what a one-request-one-article server does);
 - ``inprocess``: the batch script's path, ``Pipeline.run_many`` over groups of
   ``batch_articles``, CTranslate2 int8, abstractive summaries.
 
-``plan`` and ``engine_limit`` are in :mod:`service.measure.bench_engine`; what the runs share
-(the spec, the settings, backends and pipeline built the product's way) in
+``baseline`` and ``baseline-int8`` are in :mod:`service.measure.bench_baseline`; ``plan``
+and ``engine_limit`` in :mod:`service.measure.bench_engine`; what the runs share (the spec,
+the settings, backends and pipeline built the product's way) in
 :mod:`service.measure.bench_setup`.
 """
 
@@ -28,7 +32,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from service.engines.protocol import Generated, GenerationOptions
+from service.engines.protocol import GenerationOptions
+from service.measure.bench_baseline import run_baseline, run_baseline_int8
 from service.measure.bench_engine import run_engine_limit, run_plan
 from service.measure.bench_setup import (
     SUMMARY_DECODING,
@@ -38,6 +43,7 @@ from service.measure.bench_setup import (
     forced_backend,
     peak_rss_mb,
     quiet_libraries,
+    repeat_timed,
     wired_pipeline,
 )
 from service.measure.bench_support import ForcedLength
@@ -46,92 +52,61 @@ __all__ = ["execute", "runs"]
 
 log = logging.getLogger("passeur.bench")
 
-BASELINE_BATCH = 16
-WARMUP_WORDS = 20
+NAIVE_BATCH = 16
 
 
-def _warmup_text(articles: Sequence[str]) -> str:
-    return " ".join(articles[0].split()[:WARMUP_WORDS])
-
-
-def _stats_delta(
-    backends: Sequence[ForcedLength], before: list[dict[str, float]]
-) -> dict[str, float]:
-    total: dict[str, float] = {}
-    for backend, old in zip(backends, before, strict=True):
-        for key, value in backend.stats.to_dict().items():
-            total[key] = total.get(key, 0) + value - old[key]
-    return total
-
-
-def _repeat(
-    spec: RunSpec,
-    backends: Sequence[ForcedLength],
-    process: Callable[[Sequence[str], Callable[[int], None]], None],
-) -> list[dict[str, Any]]:
-    """Warm up, then run ``process(articles, done)`` ``spec.repeat`` times; ``done(k)``
-    marks the next ``k`` articles finished."""
-    process([_warmup_text(spec.articles)], lambda k: None)
-    repeats = []
-    for r in range(spec.repeat):
-        before = [b.stats.to_dict() for b in backends]
-        latencies: list[float] = []
-        load_before = os.getloadavg()[0]
-        started = time.perf_counter()
-
-        def done(k: int, started: float = started, latencies: list[float] = latencies) -> None:
-            latencies.extend([time.perf_counter() - started] * k)
-
-        process(spec.articles, done)
-        wall = time.perf_counter() - started
-        stats = _stats_delta(backends, before)
-        repeats.append(
-            {
-                "wall_s": round(wall, 3),
-                "latencies_s": [round(x, 3) for x in latencies],
-                "target_tokens": stats["target_tokens"],
-                "decoded_tokens": stats["decoded_tokens"],
-                "redecoded_rows": stats["redecoded_rows"],
-                "engine_calls": stats["calls"],
-                "forced_cost_ratio": round(stats["forced_cost"] / max(stats["natural_cost"], 1), 3),
-                "load_average": [load_before, os.getloadavg()[0]],
-            }
+def plan_by_article(plan: dict[str, Any]) -> list[tuple[list[Any], list[Any]]]:
+    """The plan's segments and windows, article by article (the plan lists them in order)."""
+    out = []
+    segment = window = 0
+    for counts in plan["per_article"]:
+        out.append(
+            (
+                plan["segments"][segment : segment + counts["segments"]],
+                plan["windows"][window : window + counts["windows"]],
+            )
         )
-        log.info("%s: repeat %d/%d in %.1f s", spec.run, r + 1, spec.repeat, wall)
-    return repeats
+        segment += counts["segments"]
+        window += counts["windows"]
+    return out
 
 
 # -- runs ---------------------------------------------------------------------------------
 
 
 def _per_article(spec: RunSpec, engine: Engine, batch: int | None) -> dict[str, Any]:
-    """baseline (transformers, batches of ``batch``) and peer (CTranslate2, one call)."""
-    from service.text.segmentation import segment_article
-
+    """naive (transformers, article order, batches of ``batch``) and peer (CTranslate2, an
+    article's segments in one call): one article at a time, the plan's work."""
+    if spec.plan is None:
+        raise ValueError(f"the {spec.run} run needs the plan run's output")
     started = time.perf_counter()
     translator = forced_backend(spec, engine, "translation", None)
     summariser = forced_backend(spec, engine, "summarisation", None)
     load_s = time.perf_counter() - started
     options = GenerationOptions(num_beams=spec.beam)
     summary_options = GenerationOptions(num_beams=spec.beam, **SUMMARY_DECODING)
+    work = plan_by_article(spec.plan)
+
+    # Warm-up, not timed: a few segments and a window.
+    translator.generate([str(t) for t, _ in spec.plan["segments"][:2]], options)
+    summariser.generate([str(t) for t, _ in spec.plan["windows"][:1]], summary_options)
 
     def process(articles: Sequence[str], done: Callable[[int], None]) -> None:
-        for text in articles:
-            sentences = [s.text for s in segment_article(text, "fr")]
-            size = batch or len(sentences) or 1
-            out: list[Generated] = []
-            for i in range(0, len(sentences), size):
-                out += translator.generate(sentences[i : i + size], options)
-            # The summariser cuts its input to its 1,024 tokens.
-            summariser.generate([" ".join(o.text for o in out)], summary_options)
+        for segments, windows in work:
+            texts = [str(t) for t, _ in segments]
+            size = batch or len(texts) or 1
+            for i in range(0, len(texts), size):
+                translator.generate(texts[i : i + size], options)
+            if windows:
+                summariser.generate([str(t) for t, _ in windows], summary_options)
             done(1)
 
-    repeats = _repeat(spec, [translator, summariser], process)
+    repeats = repeat_timed(spec, [translator, summariser], process, warm_up=False)
     return {"load_s": round(load_s, 2), "repeats": repeats}
 
 
-def run_baseline(spec: RunSpec) -> dict[str, Any]:
-    return _per_article(spec, "transformers", BASELINE_BATCH)
+def run_naive(spec: RunSpec) -> dict[str, Any]:
+    return _per_article(spec, "transformers", NAIVE_BATCH)
 
 
 def run_peer(spec: RunSpec) -> dict[str, Any]:
@@ -159,8 +134,16 @@ def run_inprocess(spec: RunSpec) -> dict[str, Any]:
                     raise RuntimeError(f"article {result.id} failed: {result.error}")
             done(len(group))
 
-    repeats = _repeat(spec, [translator, summariser], process)
+    repeats = repeat_timed(spec, [translator, summariser], process)
     return {"load_s": round(load_s, 2), "repeats": repeats}
+
+
+def run_scaling(spec: RunSpec) -> dict[str, Any]:
+    """Articles of growing length through the pipeline (:mod:`.bench_scaling`)."""
+    from service.measure.bench_scaling import LENGTHS, length_scaling
+
+    lengths = spec.scaling_lengths or LENGTHS
+    return length_scaling(spec, spec.articles, lengths)
 
 
 def runs() -> dict[str, Callable[[RunSpec], dict[str, Any]]]:
@@ -168,9 +151,12 @@ def runs() -> dict[str, Callable[[RunSpec], dict[str, Any]]]:
     return {
         "plan": run_plan,
         "baseline": run_baseline,
+        "baseline-int8": run_baseline_int8,
+        "naive": run_naive,
         "peer": run_peer,
         "inprocess": run_inprocess,
         "engine_limit": run_engine_limit,
+        "scaling": run_scaling,
     }
 
 

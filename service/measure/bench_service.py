@@ -6,10 +6,13 @@ worker with every backend wrapped in :class:`~service.measure.bench_support.Forc
 
 Throughput: ``repeat`` times, N jobs asking for abstractive summaries (the baseline's work)
 are posted at once and timed until all have succeeded; a job's latency is its store
-timestamps' ``finished_at - created_at``. The target tokens of a repeat are what the
-workers report they generated meanwhile (``/metrics``: tokens translated and summarised,
-read once the heartbeats count the repeat's jobs); a service that reports none is an
-error, never the plan's figure. Then the interactive check: a backlog of batch
+timestamps' ``finished_at - created_at``. The work of a repeat is read back from the jobs'
+results (each result's ``work``: segments translated, summary windows summarised, their
+target tokens), and must match what the workers report they generated meanwhile
+(``/metrics``: tokens translated and summarised, read once the heartbeats count the
+repeat's jobs); a figure missing from either is an error, never the plan's figure. The
+decoding steps (padding included) and the forced-cost factor come from the files the bench
+workers write (:mod:`service.measure.bench_worker`). Then the interactive check: a backlog of batch
 jobs is queued and 100-word ``POST /v1/translate`` requests in the default summary mode are
 sent one after the other; the rest of the backlog is cancelled afterwards.
 
@@ -21,6 +24,7 @@ The worker runs what :func:`service.engines.build.make_backend` builds from the 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -36,6 +40,7 @@ from typing import Any
 
 from service.jobs.store.base import FINAL_STATES
 from service.measure.bench_setup import peak_rss_mb
+from service.measure.bench_worker import PROFILE_ENV, STATS_EVERY_S, STATS_PREFIX
 
 __all__ = ["ServiceSpec", "run_service", "service_support"]
 
@@ -60,6 +65,7 @@ class ServiceSpec:
     batch_tokens: int = 4096
     max_segment_tokens: int = 256
     backlog: int = 50
+    profile_dir: str | None = None  # the workers run under cProfile, their stats land here
     startup_timeout_s: float = 900.0
     job_timeout_s: float = 3600.0
 
@@ -86,12 +92,15 @@ def _environment(spec: ServiceSpec, workdir: Path, port: int) -> dict[str, str]:
             "PASSEUR_CLAIM_LIMIT": str(spec.batch_articles),
             "PASSEUR_MAX_SEGMENT_TOKENS": str(spec.max_segment_tokens),
             "PASSEUR_CACHE_DIR": spec.cache_dir,
+            "PASSEUR_FALLBACK_MODEL": "none",  # French articles only
             "PASSEUR_DATA_DIR": str(workdir),
             "PASSEUR_LOG_LEVEL": "WARNING",
             "PASSEUR_HEARTBEAT_S": "0.5",  # the token counts are read from heartbeats
             "HF_HUB_OFFLINE": "1",
         }
     )
+    if spec.profile_dir:
+        env[PROFILE_ENV] = spec.profile_dir
     return env
 
 
@@ -133,13 +142,15 @@ def _children(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def _serve(spec: ServiceSpec, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _serve(
+    spec: ServiceSpec, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     cmd = [sys.executable, "-m", SERVER_MODULE]
     logfile = (workdir / "serve.log").open("wb")
     proc = subprocess.Popen(
         cmd,
-        env=_environment(spec, workdir, port),
+        env={**_environment(spec, workdir, port), **(extra_env or {})},
         stdout=logfile,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -245,8 +256,11 @@ def _run_jobs(
 ) -> dict[str, Any]:
     """Post ``texts`` as jobs and time them; ``succeeded_before``: jobs the workers have
     finished so far (the warm-up, earlier repeats)."""
+    from service.measure.bench_report import machine_busy
+
     before = _decoded_after(client, succeeded_before, spec, proc, log_path)
-    load_before = os.getloadavg()[0]
+    steps_before = _worker_stats(log_path.parent)
+    busy = machine_busy()
     ids = [client.post("/v1/jobs", json=_job(t)).json()["id"] for t in texts]
     jobs = _wait_jobs(client, ids, spec, proc, log_path)
     failed = [j for j in jobs if j["state"] != "succeeded"]
@@ -258,21 +272,56 @@ def _run_jobs(
             f"the workers counted {after['succeeded'] - before['succeeded']:.0f} jobs for the "
             f"{len(ids)} posted (a worker restarted?): their token counts do not add up"
         )
-    tokens = sum(after[k] - before[k] for k in ("translated", "summarised"))
-    if tokens <= 0:
+    reported = sum(after[k] - before[k] for k in ("translated", "summarised"))
+    per_article, tokens = _work_of(jobs)
+    if reported != tokens:
         raise RuntimeError(
-            f"the workers report no tokens generated for {len(ids)} jobs: their backends "
-            "keep no tokens_generated count"
+            f"the jobs' results say {tokens} target tokens were generated, the workers' "
+            f"counters {reported:.0f}: one of the two does not count what was decoded"
         )
+    time.sleep(2 * STATS_EVERY_S)  # the workers' last decoding written down
+    steps = {k: v - steps_before.get(k, 0) for k, v in _worker_stats(log_path.parent).items()}
     start = min(j["created_at"] for j in jobs)
     flags = [f["code"] for j in jobs for f in j["result"]["flags"]]
     return {
         "wall_s": round(max(j["finished_at"] for j in jobs) - start, 3),
         "latencies_s": [round(j["finished_at"] - j["created_at"], 3) for j in jobs],
-        "target_tokens": int(tokens),
+        "target_tokens": tokens,
+        "per_article": per_article,
+        "decoded_tokens": steps.get("decoded_tokens"),
+        "forced_cost_ratio": round(steps["forced_cost"] / max(steps["natural_cost"], 1), 3)
+        if steps
+        else None,
         "redecoded_rows": sum(code.startswith("repetition") for code in flags),
-        "load_average": [load_before, os.getloadavg()[0]],
+        "busy_before": busy,
     }
+
+
+def _work_of(jobs: Sequence[dict[str, Any]]) -> tuple[list[dict[str, int]], int]:
+    """Each job's segments and summary windows, and the target tokens of them all, from
+    the results' ``work``; a result that does not say is an error."""
+    per_article, tokens = [], 0
+    for job in jobs:
+        work = (job.get("result") or {}).get("work") or {}
+        keys = ("segments", "translated_tokens", "summary_windows", "summary_tokens")
+        if any(not isinstance(work.get(k), int) for k in keys):
+            raise RuntimeError(
+                f"job {job['id']}'s result does not say what was decoded (`work`: {work}): "
+                "the service's work cannot be checked"
+            )
+        per_article.append({"segments": work["segments"], "windows": work["summary_windows"]})
+        tokens += work["translated_tokens"] + work["summary_tokens"]
+    return per_article, tokens
+
+
+def _worker_stats(folder: Path) -> dict[str, float]:
+    """What the bench workers' wrapped backends decoded so far, summed over the workers."""
+    total: dict[str, float] = {}
+    for path in folder.glob(f"{STATS_PREFIX}*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            for key, value in json.loads(path.read_text(encoding="utf-8")).items():
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def _job(text: str) -> dict[str, Any]:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from service.measure.bench_support import ForcedLength
+
+log = logging.getLogger("passeur.bench")
 
 if TYPE_CHECKING:
     from service.articles import Article
@@ -33,6 +36,7 @@ __all__ = [
     "peak_rss_mb",
     "quiet_libraries",
     "resolve_model",
+    "repeat_timed",
     "run_settings",
     "wired_pipeline",
 ]
@@ -60,7 +64,69 @@ class RunSpec:
     max_segment_tokens: int = 256
     engine_batch_size: int = 0  # 0: the fastest of a few, tried first
     engine_batch_type: str = "examples"
+    baseline_budget: int = 0  # padded tokens per transformers batch; 0: swept first
+    scaling_lengths: tuple[int, ...] | list[int] = ()  # article lengths (words) for scaling
+    short_sweep: bool = False  # --quick: two points per sweep, not the whole range
     plan: dict[str, Any] | None = None  # the plan run's output, for engine_limit
+
+
+WARMUP_WORDS = 20
+
+
+def _warmup_text(articles: Sequence[str]) -> str:
+    return " ".join(articles[0].split()[:WARMUP_WORDS])
+
+
+def _stats_delta(
+    backends: Sequence[ForcedLength], before: list[dict[str, float]]
+) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for backend, old in zip(backends, before, strict=True):
+        for key, value in backend.stats.to_dict().items():
+            total[key] = total.get(key, 0) + value - old[key]
+    return total
+
+
+def repeat_timed(
+    spec: RunSpec,
+    backends: Sequence[ForcedLength],
+    process: Callable[[Sequence[str], Callable[[int], None]], None],
+    *,
+    warm_up: bool = True,
+) -> list[dict[str, Any]]:
+    """Warm up (unless the run did), then run ``process(articles, done)`` ``spec.repeat``
+    times; ``done(k)`` marks the next ``k`` articles finished."""
+    from service.measure.bench_report import machine_busy
+
+    if warm_up:
+        process([_warmup_text(spec.articles)], lambda k: None)
+    repeats = []
+    for r in range(spec.repeat):
+        before = [b.stats.to_dict() for b in backends]
+        latencies: list[float] = []
+        busy = machine_busy()
+        started = time.perf_counter()
+
+        def done(k: int, started: float = started, latencies: list[float] = latencies) -> None:
+            latencies.extend([time.perf_counter() - started] * k)
+
+        process(spec.articles, done)
+        wall = time.perf_counter() - started
+        stats = _stats_delta(backends, before)
+        repeats.append(
+            {
+                "wall_s": round(wall, 3),
+                "latencies_s": [round(x, 3) for x in latencies],
+                "target_tokens": stats["target_tokens"],
+                "decoded_tokens": stats["decoded_tokens"],
+                "redecoded_rows": stats["redecoded_rows"],
+                "engine_calls": stats["calls"],
+                "forced_cost_ratio": round(stats["forced_cost"] / max(stats["natural_cost"], 1), 3),
+                "busy_before": busy,
+            }
+        )
+        log.info("%s: repeat %d/%d in %.1f s", spec.run, r + 1, spec.repeat, wall)
+    return repeats
 
 
 def run_settings(spec: RunSpec, backend: Engine = "ctranslate2") -> Settings:
@@ -81,6 +147,7 @@ def run_settings(spec: RunSpec, backend: Engine = "ctranslate2") -> Settings:
         batch_tokens=spec.batch_tokens,
         max_segment_tokens=spec.max_segment_tokens,
         cache_dir=Path(spec.cache_dir),
+        fallback_model="none",  # French articles only: no multilingual model to load
     )
 
 

@@ -17,8 +17,14 @@ ends early costs:
   are split into groups of neighbouring lengths (:func:`length_groups`) chosen to cost the
   least under CTranslate2's measured cost per decoding step.
 
-What the emulation adds is counted: the tokens decoded beyond each row's own target
-(``stats.decoded_tokens`` against ``stats.target_tokens``), and the decoding cost under that
+Both engines decode the same number of steps for a row: its target tokens plus the steps
+for its special tokens (the end token; BART's forced ``<s>``). transformers spends the last
+step on the end token it forces at the limit; CTranslate2, held to a fixed length, emits no
+end token, so it is given one more token to decode in its place.
+
+What the emulation adds is counted: the steps decoded, padding included, against the target
+tokens (``stats.decoded_tokens`` against ``stats.target_tokens``: a row of ``n`` target
+tokens decoded alone costs ``n`` plus its special tokens), and the decoding cost under that
 cost model against what the engine would spend on rows that end on their own
 (``stats.forced_cost`` against ``stats.natural_cost``, in row-steps).
 
@@ -48,6 +54,7 @@ __all__ = [
     "EnglishStandIn",
     "ForcedLength",
     "ForcedStats",
+    "InstantBackend",
     "length_groups",
     "output_specials",
     "target_length",
@@ -144,7 +151,7 @@ class ForcedStats:
     calls: int = 0  # calls to the wrapped backend
     rows: int = 0
     target_tokens: int = 0  # what trained models would have produced
-    decoded_tokens: int = 0  # what the wrapped backend decoded (>= target_tokens)
+    decoded_tokens: int = 0  # decoding steps, padding and special tokens included
     redecoded_rows: int = 0  # rows sent again with repetition controls (the loop guard)
     natural_cost: float = 0.0  # row-steps the engine spends when rows end on their own
     forced_cost: float = 0.0  # row-steps spent with the forced lengths
@@ -270,13 +277,16 @@ class ForcedLength:
         else:
             groups = length_groups(targets, self.overhead_rows)
         results: list[Generated | None] = [None] * len(texts)
+        # CTranslate2 decodes a token where transformers decodes the end token (module doc).
+        extra = 1 if self.compacts else 0
         for group in groups:
             longest = max(targets[i] for i in group)
-            new_tokens = longest + self._output_specials
+            new_tokens = longest + self._output_specials + extra
             forced = replace(options, min_new_tokens=new_tokens, max_new_tokens=new_tokens)
             outputs = self.inner.generate([texts[i] for i in group], forced)
             for i, out in zip(group, outputs, strict=True):
-                self.stats.decoded_tokens += out.tokens
+                # Steps: the tokens returned (special ones left out), then the specials.
+                self.stats.decoded_tokens += out.tokens + self._output_specials - extra
                 # A trained model stops on its own at this length: not cut.
                 results[i] = Generated(
                     self.stand_in.text(texts[i], targets[i]), targets[i], hit_limit=False
@@ -286,3 +296,35 @@ class ForcedLength:
         if self.kind == "translation" and options.repetition_penalty is not None:
             self.stats.redecoded_rows += len(texts)
         return [r for r in results if r is not None]
+
+
+class InstantBackend:
+    """A backend that answers at once with outputs of the forced lengths: the engine taken
+    out, to measure everything around it. Follows the
+    :class:`~service.engines.protocol.Seq2SeqBackend` protocol; loads nothing."""
+
+    def __init__(self, inner: Any) -> None:
+        self.model = inner.model
+        self.kind = inner.model.task
+        budget = int(getattr(inner, "max_source_tokens", 0) or 0)
+        self.max_source_tokens = budget or (1000 if self.kind == "summarisation" else 256)
+        self.random_weights = True
+        self.tokens_generated = 0
+        self.stand_in = EnglishStandIn()
+
+    def load(self) -> None:
+        pass
+
+    def count_tokens(self, text: str) -> int:
+        return 1 + round(1.5 * len(text.split()))
+
+    def generate(self, texts: list[str], options: GenerationOptions) -> list[Generated]:
+        if self.kind == "translation":
+            lengths = [target_length(self.count_tokens(t) - 1) for t in texts]
+        else:
+            lengths = [SUMMARY_TOKENS] * len(texts)
+        self.tokens_generated += sum(lengths)
+        return [
+            Generated(self.stand_in.text(t, n), n, hit_limit=False)
+            for t, n in zip(texts, lengths, strict=True)
+        ]
