@@ -313,6 +313,9 @@ def test_the_profile_sums_own_time_by_category(tmp_path: Path) -> None:
     assert abs(sum(summary["share_of_work"].values()) - 1) < 0.01
     assert category(("~", 0, "<method 'translate_batch' of 'Translator' objects>")) == "engine"
     assert category(("/x/service/jobs/store/sqlite.py", 1, "claim")) == "store"
+    # CTranslate2's call is no profiled function: its time is the own time of generate().
+    assert category(("/x/service/engines/ct2.py", 299, "generate")) == "engine"
+    assert category(("/x/service/engines/ct2.py", 184, "load")) == "loading"
     assert profile_summary(tmp_path / "none") == {
         "error": f"no profile written under {tmp_path / 'none'}"
     }

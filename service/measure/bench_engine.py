@@ -7,7 +7,8 @@
   same calls, then its summary windows likewise; tokenising and detokenising are timed
   too, segmenting and planning windows are not. Rows go in groups of neighbouring forced
   lengths (as :class:`~service.measure.bench_support.ForcedLength` groups them), each group in one
-  ``translate_batch`` call cut by ``max_batch_size``. Before the timed repeats, each model
+  ``translate_batch`` call cut by ``max_batch_size`` (and at least in as many parts as there
+  are replicas, as the service's backend cuts it). Before the timed repeats, each model
   is swept on a sample of its own work: the thread layout (replicas × threads per replica,
   every split of the threads) at one batch size, then ``max_batch_size`` from 1 to 128 on
   the best layout; each model keeps its fastest (``sweep`` in the record: milliseconds per
@@ -171,10 +172,13 @@ class _Stage:
             # The steps transformers decodes: the target, the prefix and one for </s>
             # (CTranslate2 decodes a token in its place; see bench_support).
             length = max(targets[i] for i in group) + len(prefix) + 1
+            # Each call's rows cut over the replicas, as the service's backend does: a group
+            # smaller than a batch would otherwise leave all replicas but one idle.
+            per_replica = -(-len(group) // layout[0])
             results = engine.translate_batch(
                 [source[i] for i in group],
                 [list(prefix) for _ in group] if prefix else None,
-                max_batch_size=size,
+                max_batch_size=max(1, min(size, per_replica)),
                 batch_type=self.spec.engine_batch_type,
                 beam_size=self.spec.beam,
                 min_decoding_length=length,

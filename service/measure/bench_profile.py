@@ -4,7 +4,9 @@ time (``tottime``) into a few categories, across the workers' ``*.pstats`` files
 
 The categories are read from where a function lives; the first that matches wins:
 
-- ``engine``: CTranslate2's ``translate_batch`` and torch (the decoding itself);
+- ``engine``: CTranslate2's ``translate_batch`` (the own time of the backend's
+  ``generate``, which calls it) and torch: the decoding itself;
+- ``loading``: loading models and importing libraries (once per worker);
 - ``tokenisation``: transformers' and tokenizers' and sentencepiece's code;
 - ``guards``: the checks on outputs and bullets (``service/text/guards``, ``grounding``,
   ``faithfulness``);
@@ -25,7 +27,22 @@ from typing import Any
 __all__ = ["CATEGORIES", "category", "profile_summary"]
 
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("engine", ("translate_batch", "ctranslate2", "/torch/")),
+    # CTranslate2's C++ call is not a profiled function: its time is the own time of the
+    # backend's generate() that makes it.
+    (
+        "engine",
+        (
+            "translate_batch",
+            "ctranslate2",
+            "/torch/",
+            "engines/ct2.py:'generate'",
+            "engines/hf.py:'generate'",
+        ),
+    ),
+    (
+        "loading",
+        ("engines/ct2.py:'load'", "engines/hf.py:'load'", "create_dynamic", "import_utils"),
+    ),
     ("tokenisation", ("/transformers/", "/tokenizers/", "sentencepiece")),
     ("guards", ("service/text/guards", "service/text/grounding", "service/text/faithfulness")),
     (
