@@ -240,6 +240,26 @@ def _wait_for_idle(limit_s: float = IDLE_WAIT_S) -> dict[str, Any]:
     return {"idle": idle, "busy_cores": busy, "waited_s": waited, "load_average": os.getloadavg()}
 
 
+def _base_spec(options: BenchOptions, articles: list[str], data_dir: Path) -> RunSpec:
+    """The spec every run of these options shares (the models built first), as ``plan``."""
+    marian, bart = bench_models(options.models_dir, options.size, data_dir)
+    return RunSpec(
+        run="plan",
+        marian=str(marian),
+        bart=str(bart),
+        cache_dir=str(options.models_dir.resolve() / "cache"),
+        articles=articles,
+        threads=options.threads or len(os.sched_getaffinity(0)),
+        beam=options.beam,
+        repeat=options.repeat,
+        batch_articles=options.batch_articles,
+        engine_batch_size=options.engine_batch_size,
+        engine_batch_type=options.engine_batch_type,
+        baseline_budget=options.baseline_budget,
+        short_sweep=options.short_sweep,
+    )
+
+
 def run_scaling(options: BenchOptions, lengths: Sequence[int], queue_jobs: int) -> dict[str, Any]:
     """``passeur bench --scaling``: cost against article length, and the queue's ceiling
     (:mod:`service.measure.bench_scaling`); the plot is written by the caller."""
@@ -258,21 +278,10 @@ def run_scaling(options: BenchOptions, lengths: Sequence[int], queue_jobs: int) 
             raise InputError(f"{data} holds fewer than {needed} words of articles")
         texts += batch
         skip += len(batch)
-    threads = options.threads or len(os.sched_getaffinity(0))
-    marian, bart = bench_models(options.models_dir, options.size, data_dir)
-    cache = options.models_dir.resolve() / "cache"
-    spec = RunSpec(
-        run="scaling",
-        marian=str(marian),
-        bart=str(bart),
-        cache_dir=str(cache),
-        articles=texts,
-        threads=threads,
-        beam=options.beam,
-        repeat=options.repeat,
-        batch_articles=options.batch_articles,
-        scaling_lengths=tuple(lengths),
+    spec = replace(
+        _base_spec(options, texts, data_dir), run="scaling", scaling_lengths=tuple(lengths)
     )
+    threads, marian, bart, cache = spec.threads, spec.marian, spec.bart, spec.cache_dir
     report: dict[str, Any] = {"machine": machine()}
     report["config"] = {
         "data": str(data),
@@ -284,7 +293,7 @@ def run_scaling(options: BenchOptions, lengths: Sequence[int], queue_jobs: int) 
     }
     report["idle_before"] = _wait_for_idle(options.idle_wait_s)
     report["lengths"] = _child(spec, options.isolate)
-    report["queue"] = queue_ceiling(str(marian), str(bart), str(cache), texts, jobs=queue_jobs)
+    report["queue"] = queue_ceiling(marian, bart, cache, texts, jobs=queue_jobs)
     report["duration_s"] = round(time.perf_counter() - started, 1)
     return report
 
@@ -315,24 +324,8 @@ def run_bench(
     if options.max_words:
         articles = [" ".join(text.split()[: options.max_words]) for text in articles]
     extra = load_articles(data, options.interactive, skip=options.articles) or articles
-    threads = options.threads or len(os.sched_getaffinity(0))
-    marian, bart = bench_models(options.models_dir, options.size, data_dir)
-    cache = options.models_dir.resolve() / "cache"
-    base = RunSpec(
-        run="plan",
-        marian=str(marian),
-        bart=str(bart),
-        cache_dir=str(cache),
-        articles=articles,
-        threads=threads,
-        beam=options.beam,
-        repeat=options.repeat,
-        batch_articles=options.batch_articles,
-        engine_batch_size=options.engine_batch_size,
-        engine_batch_type=options.engine_batch_type,
-        baseline_budget=options.baseline_budget,
-        short_sweep=options.short_sweep,
-    )
+    base = _base_spec(options, articles, data_dir)
+    threads, marian, bart, cache = base.threads, base.marian, base.bart, base.cache_dir
     config = {k: v for k, v in asdict(base).items() if k not in ("run", "articles", "plan")}
     report["config"] = {
         **config,
