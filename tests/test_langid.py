@@ -312,3 +312,19 @@ def test_passeur_eval_langid(tmp_path: Path, capsys) -> None:
     assert cost["cpu_ms_per_sentence"] > 0 and cost["peak_rss_mib"]["after_load"] > 0
     assert main(["eval", "langid", "--data-dir", str(tmp_path / "missing")]) == 2
     assert "missing FLORES files" in capsys.readouterr().err
+
+
+def test_passeur_eval_langid_lines_and_neighbours(tmp_path: Path, capsys) -> None:
+    (tmp_path / "fra_Latn.devtest").write_text("\n".join([FR_1, FR_2, FR_3]), encoding="utf-8")
+    (tmp_path / "eng_Latn.devtest").write_text("\n".join([EN_1, EN_QUOTE, EN_1]), encoding="utf-8")
+    common = ["eval", "langid", "--data-dir", str(tmp_path), "--languages", "fr,en"]
+    assert main([*common, "--lines", "1:2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["languages"]["fr"]["sentences"]["n"] == 1
+    assert report["languages"]["en"]["sentences"]["n"] == 1 and report["lines"] == "1:2"
+    assert main([*common, "--neighbours"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["named"]) == {"fr", "en"} and report["min_count"] == 2
+    for bad in ("5", "a:b", "-1:"):
+        assert main([*common, f"--lines={bad}"]) == 2
+        assert "--lines" in capsys.readouterr().err

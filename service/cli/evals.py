@@ -80,6 +80,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     lid.add_argument("--paragraph-size", type=int, default=5, help="sentences per paragraph")
     lid.add_argument("--every", type=int, default=1, help="keep one sentence and paragraph in N")
+    lid.add_argument(
+        "--lines",
+        default=":",
+        help="the lines of each file to use, START:END counted from 0 (default all; "
+        "506: is the half NEIGHBOURS was not derived from)",
+    )
+    lid.add_argument(
+        "--neighbours",
+        action="store_true",
+        help="print what the first stage names the configured languages' lines instead "
+        "(how NEIGHBOURS is derived: --neighbours --lines :506)",
+    )
     add_language_flags(lid)
     lid.set_defaults(func=cmd_eval_langid)
 
@@ -176,7 +188,12 @@ def _eval_segmentation_gold(args: argparse.Namespace) -> int:
 
 def cmd_eval_langid(args: argparse.Namespace) -> int:
     from service.engines.langid import LanguageIdentifier
-    from service.measure.langid_eval import evaluate_langid, flores_languages, load_flores
+    from service.measure.langid_eval import (
+        evaluate_langid,
+        first_stage_confusions,
+        flores_languages,
+        load_flores,
+    )
 
     if args.paragraph_size < 1 or args.every < 1:
         raise UsageError("--paragraph-size and --every must be at least 1")
@@ -187,9 +204,31 @@ def cmd_eval_langid(args: argparse.Namespace) -> int:
         corpus = load_flores(data_dir, flores_languages(data_dir, identifier.languages))
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"{exc} (pass --data-dir DIR holding e.g. fra_Latn.devtest)") from exc
-    report = evaluate_langid(identifier, corpus, args.paragraph_size, every=args.every)
-    print(json.dumps({"data": str(data_dir), **report}, indent=2, ensure_ascii=False))
+    lines = _line_range(args.lines)
+    corpus = {lang: texts[lines] for lang, texts in corpus.items()}
+    if args.neighbours:
+        report = first_stage_confusions(identifier, corpus)
+    else:
+        report = evaluate_langid(identifier, corpus, args.paragraph_size, every=args.every)
+    print(
+        json.dumps(
+            {"data": str(data_dir), "lines": args.lines, **report}, indent=2, ensure_ascii=False
+        )
+    )
     return EXIT_OK
+
+
+def _line_range(spec: str) -> slice:
+    start, sep, end = spec.partition(":")
+    try:
+        if not sep:
+            raise ValueError(spec)
+        bounds = [int(part) if part.strip() else None for part in (start, end)]
+    except ValueError:
+        raise UsageError(f"--lines must be START:END (e.g. 506: or :506), got {spec!r}") from None
+    if any(b is not None and b < 0 for b in bounds):
+        raise UsageError(f"--lines counts from 0, got {spec!r}")
+    return slice(*bounds)
 
 
 def cmd_eval_summaries(args: argparse.Namespace) -> int:

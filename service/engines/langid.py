@@ -2,12 +2,16 @@
 (75); the configured languages only name the default and the routes, never what can be
 recognised: a Polish paragraph is named ``pl``, then routed to the fallback or refused.
 
-Two stages. Lingua in low-accuracy mode over all 75 names the language; when it names a
-configured one, lingua in high-accuracy mode restricted to the configured languages
-shares their total confidence among them (``fr`` against ``ca`` or ``it`` is the hard
-call, and the one a route rests on). A text the first stage names outside the configured
-languages keeps that name and confidence; under :data:`SHORT_LETTERS` letters it must
-reach :data:`SHORT_OTHER_CONFIDENCE`, else it counts as too short to judge (low-accuracy
+Two stages, and a check. Lingua in low-accuracy mode over all 75 names the language; when
+it names a configured one, lingua in high-accuracy mode restricted to the configured
+languages shares their total confidence among them (``fr`` against ``ca`` or ``it`` is
+the hard call, and the one a route rests on). When it names one of the configured
+languages' :data:`NEIGHBOURS` (Latin for Italian, Tagalog for Romanian), high accuracy
+over the configured languages plus that one decides: low accuracy reads trigrams only
+and takes short Romance sentences for Latin or Tagalog with confidence, where high
+accuracy does not; a real Latin text stays Latin. Any other name is kept with its
+confidence; under :data:`SHORT_LETTERS` letters it must reach
+:data:`SHORT_OTHER_CONFIDENCE`, else it counts as too short to judge (low-accuracy
 confidences are not calibrated on a name: "Emmanuel Macron" is Yoruba at 0.74).
 
 A paragraph is clear when it has at least ``min_chars`` letters and its best language
@@ -28,11 +32,11 @@ the nine default languages (this module's second stage):
   wrong on 8 % of what clears the threshold; the article language is the better bet.
 
 Measured with ``passeur eval langid`` on the 24 FLORES-200 devtest languages
-(docs/quality.md): the nine 98.61 % of single sentences and 100 % of 5-sentence
-paragraphs, the 15 others 97.04 % and 99.47 %, no paragraph of the others given one of
-the nine with confidence 0.9 or more. About 270 MiB once per process (the single-stage
-high-accuracy detector over all 75: 0.9-1.1 GiB, for 98.73 % of the nine's sentences),
-2 s of CPU to load, 1.3 ms of CPU a sentence.
+(docs/quality.md): the nine 99.08 % of single sentences (99.23 % on the half of each file
+the neighbours were not read from) and 100 % of 5-sentence paragraphs, the 15 others
+97.04 % and 99.47 %, no paragraph of the others given one of the nine with confidence 0.9
+or more. About 320 MiB once per process (the single-stage high-accuracy detector over
+all 75: 0.9-1.1 GiB), 2.5 s of CPU to load, 1.5 ms of CPU a sentence.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ __all__ = [
     "DEFAULT_LANGUAGES",
     "MIN_CONFIDENCE",
     "MIN_LETTERS",
+    "NEIGHBOURS",
     "ArticleLanguage",
     "LanguageIdentifier",
     "ParagraphLanguage",
@@ -69,6 +74,18 @@ MIN_LETTERS = 10
 # configured ones.
 SHORT_LETTERS = 60
 SHORT_OTHER_CONFIDENCE = 0.9
+# The languages the low-accuracy stage names for a configured language's sentences often
+# enough to check in high accuracy: each one the coarse stage named at least twice for
+# that language's sentences in the first half (lines 1-506) of its FLORES-200 devtest
+# file, ``passeur eval langid --neighbours --lines :506``; the other half is what the
+# accuracy is reported on. Each costs about 10 MiB of high-accuracy models, once loaded.
+# A configured language not listed has none (the two stages alone).
+NEIGHBOURS: dict[str, tuple[str, ...]] = {
+    "it": ("la",),
+    "nl": ("af",),
+    "ca": ("tl", "la"),
+    "ro": ("tl", "eo", "la", "zu"),
+}
 # Lingua's confidence is saturated long before this many characters; the cap bounds the
 # cost of a huge paragraph, since lingua's grows with the text.
 SAMPLE_CHARS = 1000
@@ -128,6 +145,17 @@ def _as_dict(values: Sequence[Any]) -> dict[str, float]:
     return {v.language.iso_code_639_1.name.lower(): float(v.value) for v in values}
 
 
+@dataclass(frozen=True)
+class _Detectors:
+    coarse: LanguageDetector  # low accuracy, all 75 languages
+    fine: LanguageDetector  # high accuracy, the configured languages
+    checks: dict[str, LanguageDetector]  # neighbour -> high accuracy, configured + it
+
+
+def _high_accuracy(codes: Sequence[str]) -> LanguageDetector:
+    return LanguageDetectorBuilder.from_languages(*(_LINGUA[code] for code in codes)).build()
+
+
 def _letters(text: str) -> int:
     return sum(map(str.isalpha, text))
 
@@ -145,10 +173,10 @@ class LanguageIdentifier:
     ``languages`` are the configured ones (the deployment's routes; ``default`` must be
     one of them): they no longer restrict what is recognised.
 
-    Construction only checks the arguments; the two lingua detectors (about 270 MiB, 2 s
-    of CPU) are built by ``load()`` or on first use, once, safely across threads. Lingua
-    shares its models between detectors, so several identifiers in one process cost the
-    same.
+    Construction only checks the arguments; the lingua detectors (about 320 MiB for the
+    nine default languages, 2.5 s of CPU) are built by ``load()`` or on first use, once,
+    safely across threads. Lingua shares its models between detectors, so several
+    identifiers in one process cost the same.
     """
 
     def __init__(
@@ -180,63 +208,84 @@ class LanguageIdentifier:
         self.default = default
         self.min_confidence = min_confidence
         self.min_chars = min_chars  # counted in letters: digits and punctuation say nothing
-        self._detectors: tuple[LanguageDetector, LanguageDetector] | None = None
+        self.neighbours = tuple(
+            dict.fromkeys(
+                other for code in codes for other in NEIGHBOURS.get(code, ()) if other not in codes
+            )
+        )
+        self._detectors: _Detectors | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
         """Build the detectors and load their models now rather than on the first article."""
         self._get_detectors()
 
-    def _get_detectors(self) -> tuple[LanguageDetector, LanguageDetector]:
+    def _get_detectors(self) -> _Detectors:
         if self._detectors is None:
             with self._lock:
                 if self._detectors is None:
                     self._detectors = self._build()
         return self._detectors
 
-    def _build(self) -> tuple[LanguageDetector, LanguageDetector]:
+    def _build(self) -> _Detectors:
         began = time.perf_counter()
         coarse = LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
-        fine = LanguageDetectorBuilder.from_languages(
-            *(_LINGUA[code] for code in self.languages)
-        ).build()
+        fine = _high_accuracy(self.languages)
+        # Lingua shares its models between detectors: each check adds one language's.
+        checks = {other: _high_accuracy((*self.languages, other)) for other in self.neighbours}
         # Lingua loads its models lazily; one short text loads those of the Latin script
         # (other scripts' on their first text).
-        coarse.compute_language_confidence_values(_WARM_UP)
-        fine.compute_language_confidence_values(_WARM_UP)
+        for detector in (coarse, fine, *checks.values()):
+            detector.compute_language_confidence_values(_WARM_UP)
         log.info(
-            "language detectors (all %d languages, then %s) loaded in %.1f s",
+            "language detectors (all %d languages, then %s; checked: %s) loaded in %.1f s",
             len(Language.all()),
             ",".join(self.languages),
+            ",".join(self.neighbours) or "none",
             time.perf_counter() - began,
         )
-        return coarse, fine
+        return _Detectors(coarse, fine, checks)
 
     def _scores(self, text: str, letters: int | None = None) -> dict[str, float] | None:
         """Confidence per language, or None when ``text`` is too short to judge.
 
         The coarse detector names the language among all; when it names a configured one,
-        the fine detector shares the configured languages' total confidence among them.
-        A short text the coarse detector gives another language without
+        the fine detector shares the configured languages' total confidence among them;
+        when it names a neighbour, the neighbour's check shares it among the configured
+        languages and that neighbour. A short text finally given another language without
         :data:`SHORT_OTHER_CONFIDENCE` is too short to judge: its confidences are not
         calibrated there ("Emmanuel Macron": Yoruba 0.74).
         """
         letters = _letters(text) if letters is None else letters
         if letters < max(self.min_chars, 1):
             return None
-        coarse, fine = self._get_detectors()
+        detectors = self._get_detectors()
         sample = _sample(text)
-        scores = _as_dict(coarse.compute_language_confidence_values(sample))
+        scores = _as_dict(detectors.coarse.compute_language_confidence_values(sample))
         if not scores:
             return scores
         top = max(scores, key=scores.__getitem__)
+        if top in self.languages:
+            fine, group = detectors.fine, self.languages
+        elif top in detectors.checks:
+            fine, group = detectors.checks[top], (*self.languages, top)
+        else:
+            fine = None
+        if fine is not None:
+            mass = sum(scores.get(code, 0.0) for code in group)
+            for code, value in _as_dict(fine.compute_language_confidence_values(sample)).items():
+                scores[code] = value * mass
+            top = max(scores, key=scores.__getitem__)
         if top not in self.languages:
             short = letters < SHORT_LETTERS and scores[top] < SHORT_OTHER_CONFIDENCE
             return None if short else scores
-        mass = sum(scores.get(code, 0.0) for code in self.languages)
-        for code, value in _as_dict(fine.compute_language_confidence_values(sample)).items():
-            scores[code] = value * mass
         return scores
+
+    def first_stage(self, text: str) -> str | None:
+        """The language the low-accuracy stage names among all 75 (None for no letters):
+        what :data:`NEIGHBOURS` is derived from."""
+        scores = _as_dict(self._get_detectors().coarse.compute_language_confidence_values(text))
+        return max(scores, key=scores.__getitem__) if scores else None
 
     def _decide(
         self, scores: dict[str, float] | None, prior: str | None

@@ -24,9 +24,19 @@ from typing import Any
 from service.engines.langid import LanguageIdentifier
 from service.measure.data import FLORES_FILES
 
-__all__ = ["FLORES_FILES", "evaluate_langid", "flores_languages", "load_flores"]
+__all__ = [
+    "FLORES_FILES",
+    "NEIGHBOUR_MIN_COUNT",
+    "evaluate_langid",
+    "first_stage_confusions",
+    "flores_languages",
+    "load_flores",
+]
 
 CONFIDENT = 0.9
+# A language the first stage names this often for one configured language's sentences is
+# one of its neighbours (service.engines.langid.NEIGHBOURS).
+NEIGHBOUR_MIN_COUNT = 2
 _EXAMPLES = 10  # errors shown in the report
 _EXAMPLE_CHARS = 100
 
@@ -209,3 +219,32 @@ def evaluate_langid(
 
 def _per(seconds: float, n: int) -> float | None:
     return round(seconds / n * 1000, 3) if n else None
+
+
+def first_stage_confusions(
+    identifier: LanguageIdentifier,
+    corpus: Mapping[str, Sequence[str]],
+    min_count: int = NEIGHBOUR_MIN_COUNT,
+) -> dict[str, Any]:
+    """For each configured language in ``corpus``, the languages outside the configured
+    ones that the low-accuracy stage names for its lines, with counts, and the neighbours
+    they give (named at least ``min_count`` times): how ``NEIGHBOURS`` was derived."""
+    named: dict[str, Counter[str]] = {}
+    for lang, lines in corpus.items():
+        if lang not in identifier.languages:
+            continue
+        counts: Counter[str] = Counter()
+        for line in lines:
+            top = identifier.first_stage(line)
+            if top is not None and top not in identifier.languages:
+                counts[top] += 1
+        named[lang] = counts
+    return {
+        "min_count": min_count,
+        "named": {lang: dict(c.most_common()) for lang, c in named.items()},
+        "neighbours": {
+            lang: [other for other, n in c.most_common() if n >= min_count]
+            for lang, c in named.items()
+            if any(n >= min_count for n in c.values())
+        },
+    }
