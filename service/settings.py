@@ -56,6 +56,11 @@ def default_models_dir() -> Path:
     return Path.cwd() / "models"
 
 
+# Padded tokens per decoding batch, and articles a worker decodes together.
+DEFAULT_BATCH_TOKENS = 4096
+DEFAULT_BATCH_ARTICLES = 8
+
+
 class Settings(BaseSettings):
     """Passeur configuration. See the configuration table in docs/reference.md."""
 
@@ -77,8 +82,8 @@ class Settings(BaseSettings):
     inter_threads: int = Field(default=0, ge=0, le=64)
 
     beam: int | None = Field(default=None, ge=1, le=16)
-    batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)
-    batch_articles: int = Field(default=8, ge=1, le=1024)
+    batch_tokens: int = Field(default=DEFAULT_BATCH_TOKENS, ge=64, le=1_000_000)
+    batch_articles: int = Field(default=DEFAULT_BATCH_ARTICLES, ge=1, le=1024)
     max_segment_tokens: int = Field(default=256, ge=16, le=4096)
     max_article_chars: int = Field(default=200_000, ge=100)
 

@@ -60,6 +60,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="padded tokens per transformers batch (default: swept on a sample first)",
     )
+    bn.add_argument(
+        "--batch-articles",
+        type=int,
+        help="service and inprocess: articles decoded together (default: the service's, "
+        "PASSEUR_BATCH_ARTICLES)",
+    )
+    bn.add_argument(
+        "--batch-tokens",
+        type=int,
+        help="service and inprocess: padded tokens per batch (default: the service's, "
+        "PASSEUR_BATCH_TOKENS)",
+    )
     bn.set_defaults(func=cmd_bench)
 
 
@@ -72,6 +84,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown run {', '.join(unknown)}; choose from {', '.join(RUN_NAMES)}")
     if (args.articles is not None and args.articles < 1) or (args.repeat or 1) < 1:
         raise UsageError("--articles and --repeat must be at least 1")
+    if (args.batch_articles is not None and args.batch_articles < 1) or (
+        args.batch_tokens is not None and args.batch_tokens < 64
+    ):
+        raise UsageError("--batch-articles must be at least 1 and --batch-tokens at least 64")
     given = {
         "runs": runs,
         "size": args.size,
@@ -79,6 +95,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "data": Path(args.data) if args.data else None,
         "profile": Path(args.profile) if args.profile else None,
         "baseline_budget": args.baseline_budget,
+        **({"batch_articles": args.batch_articles} if args.batch_articles else {}),
+        **({"batch_tokens": args.batch_tokens} if args.batch_tokens else {}),
         **({"models_dir": Path(args.models_dir)} if args.models_dir else {}),
     }
     if args.quick:

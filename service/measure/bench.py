@@ -52,7 +52,11 @@ from service.measure.bench_report import (
 from service.measure.bench_setup import RunSpec, quiet_libraries
 from service.measure.data import EVAL_DATA_ENV, eval_data_dir
 from service.measure.devmodels import Size
-from service.settings import default_models_dir
+from service.settings import (
+    DEFAULT_BATCH_ARTICLES,
+    DEFAULT_BATCH_TOKENS,
+    default_models_dir,
+)
 
 # format_table comes with the report (bench_report); `passeur bench` prints it from here.
 __all__ = [
@@ -100,7 +104,8 @@ class BenchOptions:
     max_words: int | None = None  # cut every article to its first words
     interactive: int = 10
     backlog: int = 50
-    batch_articles: int = 8
+    batch_articles: int = DEFAULT_BATCH_ARTICLES  # the service's own defaults
+    batch_tokens: int = DEFAULT_BATCH_TOKENS
     engine_batch_size: int = 0  # 0: tried on a sample of the segments
     engine_batch_type: str = "examples"
     baseline_budget: int = 0  # 0: swept on a sample first
@@ -253,6 +258,7 @@ def _base_spec(options: BenchOptions, articles: list[str], data_dir: Path) -> Ru
         beam=options.beam,
         repeat=options.repeat,
         batch_articles=options.batch_articles,
+        batch_tokens=options.batch_tokens,
         engine_batch_size=options.engine_batch_size,
         engine_batch_type=options.engine_batch_type,
         baseline_budget=options.baseline_budget,
@@ -361,6 +367,7 @@ def run_bench(
                 beam=options.beam,
                 repeat=options.repeat,
                 batch_articles=options.batch_articles,
+                batch_tokens=options.batch_tokens,
                 backlog=options.backlog,
                 profile_dir=str(options.profile.resolve()) if options.profile else None,
             )

@@ -41,6 +41,7 @@ from typing import Any
 from service.jobs.store.base import FINAL_STATES
 from service.measure.bench_setup import peak_rss_mb
 from service.measure.bench_worker import PROFILE_ENV, STATS_EVERY_S, STATS_PREFIX
+from service.settings import DEFAULT_BATCH_ARTICLES, DEFAULT_BATCH_TOKENS
 
 __all__ = ["ServiceSpec", "run_service", "service_support"]
 
@@ -61,8 +62,8 @@ class ServiceSpec:
     threads: int
     beam: int = 4
     repeat: int = 1
-    batch_articles: int = 8
-    batch_tokens: int = 4096
+    batch_articles: int = DEFAULT_BATCH_ARTICLES  # the service's own defaults
+    batch_tokens: int = DEFAULT_BATCH_TOKENS
     max_segment_tokens: int = 256
     backlog: int = 50
     profile_dir: str | None = None  # the workers run under cProfile, their stats land here

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from service.measure.bench_support import ForcedLength
+from service.settings import DEFAULT_BATCH_ARTICLES, DEFAULT_BATCH_TOKENS
 
 log = logging.getLogger("passeur.bench")
 
@@ -59,8 +60,8 @@ class RunSpec:
     threads: int
     beam: int = 4
     repeat: int = 1
-    batch_articles: int = 8
-    batch_tokens: int = 4096
+    batch_articles: int = DEFAULT_BATCH_ARTICLES  # the service's own defaults
+    batch_tokens: int = DEFAULT_BATCH_TOKENS
     max_segment_tokens: int = 256
     engine_batch_size: int = 0  # 0: the fastest of a few, tried first
     engine_batch_type: str = "examples"
