@@ -56,8 +56,11 @@ def default_models_dir() -> Path:
     return Path.cwd() / "models"
 
 
-# Padded tokens per decoding batch, and articles a worker decodes together.
+# Padded source tokens per translation batch and per summary batch (a summary window holds
+# up to 1,024 tokens, and its cross-attention cache grows with the batch), and articles a
+# worker decodes together.
 DEFAULT_BATCH_TOKENS = 4096
+DEFAULT_SUMMARY_BATCH_TOKENS = 4096
 DEFAULT_BATCH_ARTICLES = 8
 
 
@@ -84,6 +87,7 @@ class Settings(BaseSettings):
     beam: int | None = Field(default=None, ge=1, le=16)
     batch_tokens: int = Field(default=DEFAULT_BATCH_TOKENS, ge=64, le=1_000_000)
     batch_articles: int = Field(default=DEFAULT_BATCH_ARTICLES, ge=1, le=1024)
+    summary_batch_tokens: int = Field(default=DEFAULT_SUMMARY_BATCH_TOKENS, ge=64, le=1_000_000)
     max_segment_tokens: int = Field(default=256, ge=16, le=4096)
     max_article_chars: int = Field(default=200_000, ge=100)
 

@@ -332,3 +332,22 @@ def test_auto_mode_resolves_in_summarise_too() -> None:
     bullets, flags = summariser.summarise(ARTICLE, mode="auto", count=2, drop_unsupported=False)
     assert codes(flags) == ["summary_extractive_short_text"] and len(bullets) == 2
     assert backend.calls == []
+
+
+def test_summary_windows_are_batched_under_their_own_budget() -> None:
+    # 5,000 words in windows of at most 200 tokens: PASSEUR_SUMMARY_BATCH_TOKENS, not the
+    # translation's PASSEUR_BATCH_TOKENS, bounds each call (a window's cross-attention
+    # cache is what fills a worker's memory).
+    sentences = long_article(5000)
+    for budget in (400, 4000):
+        backend = FakeSummariser(max_source_tokens=200)
+        settings = Settings(
+            summary_mode="abstractive", batch_tokens=64, summary_batch_tokens=budget
+        )
+        build_summariser(settings, backend).summarise(
+            sentences, mode="abstractive", count=3, drop_unsupported=False
+        )
+        sizes = [len(texts) for texts, _ in backend.calls]
+        longest = [max(map(backend.count_tokens, texts)) for texts, _ in backend.calls]
+        assert all(n * top <= budget or n == 1 for n, top in zip(sizes, longest, strict=True))
+        assert max(sizes) >= budget // 200 - 1, sizes

@@ -72,6 +72,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="service and inprocess: padded tokens per batch (default: the service's, "
         "PASSEUR_BATCH_TOKENS)",
     )
+    bn.add_argument(
+        "--summary-batch-tokens",
+        type=int,
+        help="service and inprocess: padded tokens per summary batch (default: the "
+        "service's, PASSEUR_SUMMARY_BATCH_TOKENS)",
+    )
     bn.set_defaults(func=cmd_bench)
 
 
@@ -85,9 +91,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if (args.articles is not None and args.articles < 1) or (args.repeat or 1) < 1:
         raise UsageError("--articles and --repeat must be at least 1")
     if (args.batch_articles is not None and args.batch_articles < 1) or (
-        args.batch_tokens is not None and args.batch_tokens < 64
+        min(args.batch_tokens or 64, args.summary_batch_tokens or 64) < 64
     ):
-        raise UsageError("--batch-articles must be at least 1 and --batch-tokens at least 64")
+        raise UsageError(
+            "--batch-articles must be at least 1, --batch-tokens and --summary-batch-tokens "
+            "at least 64"
+        )
     given = {
         "runs": runs,
         "size": args.size,
@@ -97,6 +106,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "baseline_budget": args.baseline_budget,
         **({"batch_articles": args.batch_articles} if args.batch_articles else {}),
         **({"batch_tokens": args.batch_tokens} if args.batch_tokens else {}),
+        **(
+            {"summary_batch_tokens": args.summary_batch_tokens} if args.summary_batch_tokens else {}
+        ),
         **({"models_dir": Path(args.models_dir)} if args.models_dir else {}),
     }
     if args.quick:

@@ -55,6 +55,7 @@ from service.measure.devmodels import Size
 from service.settings import (
     DEFAULT_BATCH_ARTICLES,
     DEFAULT_BATCH_TOKENS,
+    DEFAULT_SUMMARY_BATCH_TOKENS,
     default_models_dir,
 )
 
@@ -106,6 +107,7 @@ class BenchOptions:
     backlog: int = 50
     batch_articles: int = DEFAULT_BATCH_ARTICLES  # the service's own defaults
     batch_tokens: int = DEFAULT_BATCH_TOKENS
+    summary_batch_tokens: int = DEFAULT_SUMMARY_BATCH_TOKENS
     engine_batch_size: int = 0  # 0: tried on a sample of the segments
     engine_batch_type: str = "examples"
     baseline_budget: int = 0  # 0: swept on a sample first
@@ -259,6 +261,7 @@ def _base_spec(options: BenchOptions, articles: list[str], data_dir: Path) -> Ru
         repeat=options.repeat,
         batch_articles=options.batch_articles,
         batch_tokens=options.batch_tokens,
+        summary_batch_tokens=options.summary_batch_tokens,
         engine_batch_size=options.engine_batch_size,
         engine_batch_type=options.engine_batch_type,
         baseline_budget=options.baseline_budget,
@@ -368,6 +371,7 @@ def run_bench(
                 repeat=options.repeat,
                 batch_articles=options.batch_articles,
                 batch_tokens=options.batch_tokens,
+                summary_batch_tokens=options.summary_batch_tokens,
                 backlog=options.backlog,
                 profile_dir=str(options.profile.resolve()) if options.profile else None,
             )

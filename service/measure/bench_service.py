@@ -41,7 +41,11 @@ from typing import Any
 from service.jobs.store.base import FINAL_STATES
 from service.measure.bench_setup import peak_rss_mb
 from service.measure.bench_worker import PROFILE_ENV, STATS_EVERY_S, STATS_PREFIX
-from service.settings import DEFAULT_BATCH_ARTICLES, DEFAULT_BATCH_TOKENS
+from service.settings import (
+    DEFAULT_BATCH_ARTICLES,
+    DEFAULT_BATCH_TOKENS,
+    DEFAULT_SUMMARY_BATCH_TOKENS,
+)
 
 __all__ = ["ServiceSpec", "run_service", "service_support"]
 
@@ -64,6 +68,7 @@ class ServiceSpec:
     repeat: int = 1
     batch_articles: int = DEFAULT_BATCH_ARTICLES  # the service's own defaults
     batch_tokens: int = DEFAULT_BATCH_TOKENS
+    summary_batch_tokens: int = DEFAULT_SUMMARY_BATCH_TOKENS
     max_segment_tokens: int = 256
     backlog: int = 50
     profile_dir: str | None = None  # the workers run under cProfile, their stats land here
@@ -89,6 +94,7 @@ def _environment(spec: ServiceSpec, workdir: Path, port: int) -> dict[str, str]:
             "PASSEUR_THREADS": str(spec.threads),
             "PASSEUR_BEAM": str(spec.beam),
             "PASSEUR_BATCH_TOKENS": str(spec.batch_tokens),
+            "PASSEUR_SUMMARY_BATCH_TOKENS": str(spec.summary_batch_tokens),
             "PASSEUR_BATCH_ARTICLES": str(spec.batch_articles),
             "PASSEUR_CLAIM_LIMIT": str(spec.batch_articles),
             "PASSEUR_MAX_SEGMENT_TOKENS": str(spec.max_segment_tokens),

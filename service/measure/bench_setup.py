@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from service.measure.bench_support import ForcedLength
-from service.settings import DEFAULT_BATCH_ARTICLES, DEFAULT_BATCH_TOKENS
+from service.settings import (
+    DEFAULT_BATCH_ARTICLES,
+    DEFAULT_BATCH_TOKENS,
+    DEFAULT_SUMMARY_BATCH_TOKENS,
+)
 
 log = logging.getLogger("passeur.bench")
 
@@ -62,6 +66,7 @@ class RunSpec:
     repeat: int = 1
     batch_articles: int = DEFAULT_BATCH_ARTICLES  # the service's own defaults
     batch_tokens: int = DEFAULT_BATCH_TOKENS
+    summary_batch_tokens: int = DEFAULT_SUMMARY_BATCH_TOKENS
     max_segment_tokens: int = 256
     engine_batch_size: int = 0  # 0: the fastest of a few, tried first
     engine_batch_type: str = "examples"
@@ -146,6 +151,7 @@ def run_settings(spec: RunSpec, backend: Engine = "ctranslate2") -> Settings:
         beam=spec.beam,
         batch_articles=spec.batch_articles,
         batch_tokens=spec.batch_tokens,
+        summary_batch_tokens=spec.summary_batch_tokens,
         max_segment_tokens=spec.max_segment_tokens,
         cache_dir=Path(spec.cache_dir),
         fallback_model="none",  # French articles only: no multilingual model to load

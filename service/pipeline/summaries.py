@@ -213,7 +213,7 @@ class BulletSummariser:
                 [w.text for _, w in members],
                 [w.tokens for _, w in members],
                 options=options,
-                batch_tokens=self.settings.batch_tokens,
+                batch_tokens=self.settings.summary_batch_tokens,
             )
             for (k, _), out in zip(members, outputs, strict=True):
                 texts[k].append(out.text if out is not None else "")
