@@ -56,11 +56,12 @@ def default_models_dir() -> Path:
     return Path.cwd() / "models"
 
 
-# Padded source tokens per translation batch and per summary batch (a summary window holds
-# up to 1,024 tokens, and its cross-attention cache grows with the batch), and articles a
-# worker decodes together.
+# Padded source tokens per translation batch and per summary batch, and articles a worker
+# decodes together. A summary window holds up to 1,024 tokens and its cross-attention cache
+# grows with the batch: at 4096 (about four windows a call) the benchmark's worker peaked at
+# 1,536 MB on 50 articles, at 2048 at 1,254 MB on 12 (docs/performance.md).
 DEFAULT_BATCH_TOKENS = 4096
-DEFAULT_SUMMARY_BATCH_TOKENS = 4096
+DEFAULT_SUMMARY_BATCH_TOKENS = 2048
 DEFAULT_BATCH_ARTICLES = 8
 
 

@@ -35,8 +35,8 @@ Measured with ``passeur eval langid`` on the 24 FLORES-200 devtest languages
 (docs/quality.md): the nine 99.08 % of single sentences (99.23 % on the half of each file
 the neighbours were not read from) and 100 % of 5-sentence paragraphs, the 15 others
 97.04 % and 99.47 %, no paragraph of the others given one of the nine with confidence 0.9
-or more. About 320 MiB once per process (the single-stage high-accuracy detector over
-all 75: 0.9-1.1 GiB), 2.5 s of CPU to load, 1.5 ms of CPU a sentence.
+or more. About 325 MiB once per process (the single-stage high-accuracy detector over
+all 75: 0.9-1.1 GiB), 2.5-3.5 s of CPU to load, 1.3 ms of CPU a sentence.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ SHORT_LETTERS = 60
 SHORT_OTHER_CONFIDENCE = 0.9
 # The languages the low-accuracy stage names for a configured language's sentences often
 # enough to check in high accuracy: each one the coarse stage named at least twice for
-# that language's sentences in the first half (lines 1-506) of its FLORES-200 devtest
+# that language's sentences in the first half (lines 0-505) of its FLORES-200 devtest
 # file, ``passeur eval langid --neighbours --lines :506``; the other half is what the
 # accuracy is reported on. Each costs about 10 MiB of high-accuracy models, once loaded.
 # A configured language not listed has none (the two stages alone).
@@ -173,7 +173,7 @@ class LanguageIdentifier:
     ``languages`` are the configured ones (the deployment's routes; ``default`` must be
     one of them): they no longer restrict what is recognised.
 
-    Construction only checks the arguments; the lingua detectors (about 320 MiB for the
+    Construction only checks the arguments; the lingua detectors (about 325 MiB for the
     nine default languages, 2.5 s of CPU) are built by ``load()`` or on first use, once,
     safely across threads. Lingua shares its models between detectors, so several
     identifiers in one process cost the same.
