@@ -252,6 +252,31 @@ def test_cli_refuses_an_unknown_run(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["bench", "--runs", "baseline,fastest"]) == 2
     assert "unknown run fastest" in capsys.readouterr().err
+    for bad in (
+        ["--batch-articles", "0"],
+        ["--batch-tokens", "10"],
+        ["--summary-batch-tokens", "1"],
+    ):
+        assert main(["bench", "--runs", "service", *bad]) == 2
+        assert "--batch-articles must be at least 1" in capsys.readouterr().err
+
+
+def test_the_service_runs_with_the_services_own_batch_defaults() -> None:
+    from service.measure.bench import BenchOptions
+    from service.measure.bench_service import ServiceSpec
+    from service.settings import Settings
+
+    defaults = Settings()
+    options = BenchOptions()
+    spec = ServiceSpec(
+        marian="m", bart="b", cache_dir="c", articles=[], interactive_texts=[], threads=1
+    )
+    for source in (options, spec):
+        assert (source.batch_articles, source.batch_tokens, source.summary_batch_tokens) == (
+            defaults.batch_articles,
+            defaults.batch_tokens,
+            defaults.summary_batch_tokens,
+        )
 
 
 def test_scaling_articles_grow_as_asked_and_end_on_a_sentence() -> None:
