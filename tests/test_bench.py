@@ -247,6 +247,20 @@ def test_a_run_that_does_not_say_what_it_decoded_is_an_error() -> None:
         summarise_run({"repeats": [counted, {"wall_s": 2.0, "latencies_s": [1.0]}]}, 2)
 
 
+def test_runs_kept_for_context_repeat_once_and_the_report_says_so(
+    bench_dir: Path, articles_file: Path
+) -> None:
+    from dataclasses import replace
+
+    options = replace(_options(bench_dir, articles_file, ("peer", "naive")), repeat=2)
+    report = run_bench(options)
+
+    assert [len(report["runs"][name]["repeats"]) for name in ("peer", "naive")] == [2, 1]
+    assert report["config"]["context_runs"] == ["naive"]
+    assert "naive: 1 repeat(s), not 2: kept for context" in format_table(report)
+    assert "peer: " not in format_table(report)
+
+
 def test_cli_refuses_an_unknown_run(capsys: pytest.CaptureFixture[str]) -> None:
     from service.cli import main
 
@@ -259,6 +273,8 @@ def test_cli_refuses_an_unknown_run(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert main(["bench", "--runs", "service", *bad]) == 2
         assert "--batch-articles must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "--runs", "naive", "--context-repeat", "0"]) == 2
+    assert "--context-repeat must be at least 1" in capsys.readouterr().err
 
 
 def test_the_service_runs_with_the_services_own_batch_defaults() -> None:

@@ -22,7 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     bn.add_argument(
         "--runs",
-        help="comma-separated: baseline,baseline-int8,naive,peer,inprocess,service,engine_limit",
+        help="comma-separated: service,engine_limit,baseline,baseline-int8,inprocess,peer,naive",
+    )
+    bn.add_argument(
+        "--context-repeat",
+        type=int,
+        default=1,
+        help="repeats of the runs kept for context, the naive loop (default 1)",
     )
     bn.add_argument("--threads", type=int, help="threads for every run (default: all cores)")
     bn.add_argument(
@@ -88,8 +94,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     unknown = [r for r in runs if r not in RUN_NAMES]
     if unknown:
         raise UsageError(f"unknown run {', '.join(unknown)}; choose from {', '.join(RUN_NAMES)}")
-    if (args.articles is not None and args.articles < 1) or (args.repeat or 1) < 1:
-        raise UsageError("--articles and --repeat must be at least 1")
+    if (args.articles is not None and args.articles < 1) or min(
+        args.repeat or 1, args.context_repeat
+    ) < 1:
+        raise UsageError("--articles, --repeat and --context-repeat must be at least 1")
     if (args.batch_articles is not None and args.batch_articles < 1) or (
         min(args.batch_tokens or 64, args.summary_batch_tokens or 64) < 64
     ):
@@ -104,6 +112,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "data": Path(args.data) if args.data else None,
         "profile": Path(args.profile) if args.profile else None,
         "baseline_budget": args.baseline_budget,
+        "context_repeat": args.context_repeat,
         **({"batch_articles": args.batch_articles} if args.batch_articles else {}),
         **({"batch_tokens": args.batch_tokens} if args.batch_tokens else {}),
         **(

@@ -265,6 +265,12 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{name}: the machine was not idle before a repeat (cores busy: "
                 f"{[r.get('busy_before') for r in run['repeats']]}): its figures are low"
             )
+        repeats = len(run.get("repeats", []))
+        if "skipped" not in run and repeats != c["repeat"]:
+            lines.append(
+                f"{name}: {repeats} repeat(s), not {c['repeat']}: kept for context "
+                "(--context-repeat)"
+            )
         if run.get("interactive_p95_s") is not None:
             lines.append(
                 f"interactive: POST /v1/translate of 100 words with {run['interactive_backlog']} "
