@@ -82,7 +82,7 @@ RUN_NAMES = (
     "naive",
 )
 # Runs kept for context only (no target compares them): repeated at most ``context_repeat``
-# times. The naive loop takes about 21 minutes a repeat on 50 articles on 2 cores, so three
+# times. The naive loop takes about 22 minutes a repeat on 50 articles on 2 cores, so three
 # repeats of it would push the default run past three hours.
 CONTEXT_RUNS = frozenset({"naive"})
 PLANNED = frozenset(RUN_NAMES) - {"inprocess", "service"}  # runs that decode the plan
