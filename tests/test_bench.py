@@ -214,6 +214,19 @@ def test_the_baseline_packs_sorted_rows_under_its_token_budget() -> None:
     assert pack_sorted([(500, 600)], 150) == [[0]]  # a row alone may exceed the budget
 
 
+def test_the_engine_limit_sweeps_every_layout_with_every_batch_size() -> None:
+    # Layout and batch size are chosen together: on 2 cores the summaries' best batch on
+    # two replicas (2) is not the best on one (16), so a layout picked at one batch size
+    # first would miss the fastest pair. Sizes past a replica's share of the rows repeat.
+    from service.measure.bench_engine import ENGINE_BATCH_SIZES, sweep_points
+
+    points = sweep_points(2, ENGINE_BATCH_SIZES, 57)
+    assert [size for layout, size in points if layout == (2, 1)] == [1, 2, 4, 8, 16, 32]
+    assert [size for layout, size in points if layout == (1, 2)] == [1, 2, 4, 8, 16, 32, 64]
+    assert {layout for layout, _ in sweep_points(4, (8,), 745)} == {(1, 4), (2, 2), (4, 1)}
+    assert sweep_points(1, (8, 32), 3) == [((1, 1), 8)]
+
+
 def test_a_run_that_did_other_work_than_the_plan_is_refused() -> None:
     plan = {"target_tokens": 300, "per_article": [{"segments": 4, "windows": 1}]}
     done = {"repeats": [{"target_tokens": 300}, {"target_tokens": 300}]}

@@ -82,7 +82,7 @@ RUN_NAMES = (
     "naive",
 )
 # Runs kept for context only (no target compares them): repeated at most ``context_repeat``
-# times. The naive loop takes about 22 minutes a repeat on 50 articles on 2 cores, so three
+# times. The naive loop takes about 24 minutes a repeat on 50 articles on 2 cores, so three
 # repeats of it would push the default run past three hours.
 CONTEXT_RUNS = frozenset({"naive"})
 PLANNED = frozenset(RUN_NAMES) - {"inprocess", "service"}  # runs that decode the plan
@@ -342,6 +342,7 @@ def run_bench(
     base = _base_spec(options, articles, data_dir)
     threads, marian, bart, cache = base.threads, base.marian, base.bart, base.cache_dir
     config = {k: v for k, v in asdict(base).items() if k not in ("run", "articles", "plan")}
+    context_repeat = min(options.repeat, options.context_repeat)
     report["config"] = {
         **config,
         "articles": len(articles),
@@ -350,7 +351,7 @@ def run_bench(
         "max_words": options.max_words,
         "runs": list(options.runs),
         "context_runs": sorted(CONTEXT_RUNS & set(options.runs)),
-        "context_repeat": min(options.repeat, options.context_repeat),
+        "context_repeat": context_repeat,
         "forced_lengths": "translation ceil(1.2 x source tokens), summary 70 per window",
     }
     log.info("planning %d articles", len(articles))
@@ -359,9 +360,7 @@ def run_bench(
     runs: dict[str, Any] = {}
     for name in options.runs:
         idle = _wait_for_idle(options.idle_wait_s)
-        repeat = options.repeat
-        if name in CONTEXT_RUNS:
-            repeat = min(repeat, options.context_repeat)
+        repeat = context_repeat if name in CONTEXT_RUNS else options.repeat
         log.info("run %s: %d articles x %d, %d threads", name, len(articles), repeat, threads)
         if name == "service":
             why = service_support()

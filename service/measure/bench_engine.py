@@ -9,10 +9,12 @@
   lengths (as :class:`~service.measure.bench_support.ForcedLength` groups them), each group in one
   ``translate_batch`` call cut by ``max_batch_size`` (and at least in as many parts as there
   are replicas, as the service's backend cuts it). Before the timed repeats, each model
-  is swept on a sample of its own work: the thread layout (replicas × threads per replica,
-  every split of the threads) at one batch size, then ``max_batch_size`` from 1 to 128 on
-  the best layout; each model keeps its fastest (``sweep`` in the record: milliseconds per
-  target token of every point tried).
+  is swept on samples of its own work over every pair of thread layout (replicas × threads
+  per replica, every split of the threads) and ``max_batch_size`` (1 to 128): the best
+  batch size depends on the layout (the 57 summary windows of the 50-article run: 72 s on
+  two single-threaded replicas of 2 windows, 96 s on one two-threaded replica of 16), so
+  the two are not chosen one after the other. Each model keeps its fastest point (``sweep`` in the
+  record: milliseconds per target token of every point tried).
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ log = logging.getLogger("passeur.bench")
 # max_batch_size (examples) tried per model; 0 in the spec means sweep.
 ENGINE_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 SHORT_BATCH_SIZES = (8, 32)  # --quick
-LAYOUT_BATCH_SIZE = 32  # the batch size the layouts are compared at
 SWEEP_MIN_ROWS = 16  # a point decodes max(this, 2 x its batch size) rows of the sample
 
 
@@ -127,6 +128,23 @@ def thread_layouts(threads: int) -> list[tuple[int, int]]:
     return [(r, threads // r) for r in range(1, threads + 1) if threads % r == 0]
 
 
+def sweep_points(
+    threads: int, sizes: Sequence[int], rows: int
+) -> list[tuple[tuple[int, int], int]]:
+    """Every ``(layout, max_batch_size)`` worth timing for a model with ``rows`` rows of
+    work, layout by layout (one engine loaded at a time). Sizes past what a replica can be
+    given (its share of all the rows) decode the same batches: only the first is kept."""
+    points = []
+    for layout in thread_layouts(threads):
+        per_replica = max(1, -(-rows // layout[0]))
+        seen: set[int] = set()
+        for size in sizes:
+            if min(size, per_replica) not in seen:
+                seen.add(min(size, per_replica))
+                points.append((layout, size))
+    return points
+
+
 class _Stage:
     """One model of the engine-limit run: its work, its tokenizer, its loaded engines."""
 
@@ -144,7 +162,7 @@ class _Stage:
         self.prefix = [self.tokenizer.bos_token] if output_specials(model.path) > 1 else []
         self._engines: dict[tuple[int, int], Any] = {}
         self.layout = (1, spec.threads)
-        self.batch_size = spec.engine_batch_size or LAYOUT_BATCH_SIZE
+        self.batch_size = spec.engine_batch_size or ENGINE_BATCH_SIZES[-1]
 
     def engine(self, layout: tuple[int, int]) -> Any:
         import ctranslate2  # type: ignore[import-untyped]
@@ -197,7 +215,7 @@ class _Stage:
         stats.count(targets, groups, compacts=True)
 
     def sweep(self) -> dict[str, float]:
-        """Pick this model's layout, then its batch size, on samples of its work; the
+        """Pick this model's layout and batch size together, on samples of its work; the
         milliseconds per target token of each point tried."""
         times: dict[str, float] = {}
 
@@ -213,12 +231,12 @@ class _Stage:
             times[f"{layout[0]}x{layout[1]} batch {size}"] = ms
             return ms
 
-        threads = self.spec.threads
-        self.layout = min(thread_layouts(threads), key=lambda lay: point(lay, LAYOUT_BATCH_SIZE))
-        if not self.spec.engine_batch_size:
-            tried = SHORT_BATCH_SIZES if self.spec.short_sweep else ENGINE_BATCH_SIZES
-            sizes = [s for s in tried if s <= max(len(self.items), 1)] or [tried[0]]
-            self.batch_size = min(sizes, key=lambda size: point(self.layout, size))
+        if self.spec.engine_batch_size:
+            sizes: Sequence[int] = [self.spec.engine_batch_size]
+        else:
+            sizes = SHORT_BATCH_SIZES if self.spec.short_sweep else ENGINE_BATCH_SIZES
+        points = sweep_points(self.spec.threads, sizes, len(self.items))
+        self.layout, self.batch_size = min(points, key=lambda p: point(*p))
         log.info(
             "engine_limit %s: %dx%d threads, max_batch_size %d (ms per target token: %s)",
             self.task,
