@@ -250,9 +250,14 @@ def run_worker(settings: Settings, wrap: Wrap | None = None) -> int:
 
     ``wrap`` decorates every backend (a measurement's own worker entry passes one; the
     product never does)."""
+    import faulthandler
+
     from service.jobs.store import open_store
     from service.jobs.worker import Worker
 
+    # A crash in native code (an engine, the C library) leaves every thread's Python stack
+    # in the worker's log instead of a bare exit status.
+    faulthandler.enable()
     plan = plan_models(settings, load_registry(settings))  # a missing model fails here, fast
     if not settings.interactive_only and settings.worker_nice:
         # Batch work yields the cores to interactive workers (and to the API) at once.

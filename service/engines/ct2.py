@@ -36,6 +36,7 @@ from service.engines.hf import (
     set_source_language,
     target_language,
 )
+from service.engines.memory import limit_malloc_arenas
 from service.engines.protocol import Generated, GenerationOptions
 from service.engines.weights import is_random_model
 from service.errors import ModelNotAvailable
@@ -206,6 +207,8 @@ class CTranslate2Seq2Seq:
             ) from exc
         self.converted = ensure_converted(self.model, self.cache_root, self.compute_type)
         self.replicas, intra = thread_layout(self.device, self.threads, self.inter_threads)
+        # Before the replicas' threads allocate: they would each keep an arena of their own.
+        limit_malloc_arenas(usable_cores())
         self._translator = ctranslate2.Translator(
             str(self.converted),
             device=self.device,
