@@ -359,10 +359,14 @@ def test_thread_layout_gives_each_core_a_replica_on_cpu():
     assert thread_layout("cuda", 0, 0) == (1, 1)
 
 
+@pytest.mark.parametrize("batch_tokens", [0, 40, 100_000])
 @pytest.mark.parametrize("which", ["marian", "bart"])
 def test_replicas_split_a_batch_and_keep_its_order(
-    which: str, request: pytest.FixtureRequest, ct2_cache: Path
+    which: str, batch_tokens: int, request: pytest.FixtureRequest, ct2_cache: Path
 ):
+    """Cut in one part per replica, or (``batch_tokens``) in many sub-batches posted one by
+    one to whichever replica is free: the outputs come back in order, the same as one
+    replica's."""
     from service.engines.ct2 import CTranslate2Seq2Seq
 
     _, single = request.getfixturevalue(f"{which}_pair")
@@ -374,12 +378,22 @@ def test_replicas_split_a_batch_and_keep_its_order(
         threads=2,
         compute_type="float32",
         cache_root=ct2_cache,
+        batch_tokens=batch_tokens,
     )
     pair.load()
     assert pair.replicas == 2
+    assert pair.streams_batches == bool(batch_tokens)
+    recorder = _Recorder(pair._translator)
+    pair._translator = recorder
     texts = (FRENCH if which == "marian" else ENGLISH)[:7]
     options = GenerationOptions(num_beams=2, max_new_tokens=16)
     assert pair.generate(texts, options) == single.generate(texts, options)
+    if batch_tokens:  # sub-batches posted one by one, of at most 20 padded tokens ...
+        assert all(c["asynchronous"] for c in recorder.calls)
+        # ... and never fewer than the replicas: a short call still reaches both.
+        assert len(recorder.calls) >= 4 if batch_tokens == 40 else len(recorder.calls) == 2
+    else:
+        assert len(recorder.calls) == 1 and recorder.calls[0]["max_batch_size"] == 4
 
 
 def test_loading_a_converted_model_imports_no_torch(

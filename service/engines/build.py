@@ -29,7 +29,8 @@ def make_backend(
     model: ResolvedModel, settings: Settings, *, max_source_tokens: int | None
 ) -> Seq2SeqBackend:
     """A backend for ``model`` as the settings ask (``backend``, ``device``, ``threads``,
-    ``compute_type``, ``inter_threads``); not loaded yet: call its ``load()``."""
+    ``compute_type``, ``inter_threads``, the task's batch budget); not loaded yet: call
+    its ``load()``."""
     name = backend_for(model, settings.backend)
     if name == "ctranslate2":
         from service.engines.ct2 import CTranslate2Seq2Seq
@@ -42,6 +43,11 @@ def make_backend(
             compute_type=settings.compute_type,
             inter_threads=settings.inter_threads,
             cache_root=Path(settings.model_cache),
+            batch_tokens=(
+                settings.summary_batch_tokens
+                if model.task == "summarisation"
+                else settings.batch_tokens
+            ),
         )
     from service.engines.hf import TransformersSeq2Seq
 

@@ -45,6 +45,10 @@ def output_limit(source_tokens: int, ceiling: int = 512) -> int:
     return min(ceiling, 2 * source_tokens + 16)
 
 
+# Budgets a call holds when the backend streams its own sub-batches (summary windows).
+STREAMED_BUDGETS_PER_CALL = 4
+
+
 def generate_batched(
     backend: Seq2SeqBackend,
     texts: Sequence[str],
@@ -62,6 +66,13 @@ def generate_batched(
     cancelled job stops within one batch) and come back as None.
     """
     results: list[Generated | None] = [None] * len(texts)
+    if options.max_new_tokens is not None and getattr(backend, "streams_batches", False):
+        # The backend cuts each call under its own budget and keeps its replicas busy
+        # across the cuts: a call holds several budgets, so that replicas wait for each
+        # other once per call; progress and cancellation still come every call. Not when
+        # each batch gets the output limit of its own longest segment: a larger call would
+        # loosen it for its shorter ones.
+        batch_tokens *= STREAMED_BUDGETS_PER_CALL
     for planned in pack_batches(lengths, batch_tokens):
         batch = [i for i in planned if not (skip and skip(i))]
         if not batch:
