@@ -57,12 +57,15 @@ def default_models_dir() -> Path:
 
 
 # Padded source tokens per translation batch and per summary batch, and articles a worker
-# decodes together. A summary window holds up to 1,024 tokens and its cross-attention cache
-# grows with the batch: at 4096 (about four windows a call) the benchmark's worker peaked at
-# 1,536 MB on 50 articles, at 2048 at 1,254 MB on 12 (docs/performance.md).
+# decodes together (the batch script's groups; a service worker's leases). CTranslate2 with
+# several replicas cuts its calls under the budget, and its replicas decode at most that
+# much at once (service.engines.ct2). A summary window holds up to 1,024 tokens and its
+# cross-attention cache about 200 MB at beam 4: 4096 gives each of two replicas two windows.
+# On the benchmark's 50 articles (2 cores, docs/performance.md) groups of 16 with 4096 for
+# summaries took 170 s and peaked at 1,164 MB; groups of 8 with 2048, 202 s and 1,277 MB.
 DEFAULT_BATCH_TOKENS = 4096
-DEFAULT_SUMMARY_BATCH_TOKENS = 2048
-DEFAULT_BATCH_ARTICLES = 8
+DEFAULT_SUMMARY_BATCH_TOKENS = 4096
+DEFAULT_BATCH_ARTICLES = 16
 
 
 class Settings(BaseSettings):
@@ -121,7 +124,8 @@ class Settings(BaseSettings):
     interactive_only: bool = False  # this worker leases interactive jobs only
     worker_nice: int = Field(default=10, ge=0, le=19)  # niceness of workers that run batch jobs
     lease_s: float = Field(default=60.0, gt=0)
-    claim_limit: int = Field(default=8, ge=1, le=256)  # jobs a worker leases at once
+    # Jobs a worker leases at once, whose sentences share batches.
+    claim_limit: int = Field(default=DEFAULT_BATCH_ARTICLES, ge=1, le=256)
     heartbeat_s: float = Field(default=2.0, gt=0)
     heartbeat_max_age_s: float = Field(default=15.0, gt=0)
     result_ttl_s: float = Field(default=24 * 3600.0, ge=0)
