@@ -174,7 +174,14 @@ def test_quick_report_has_every_run_and_forced_lengths_hold(
     assert report["runs"]["baseline"]["batching"]["budget"]["translation"] in BUDGETS
     limit = report["runs"]["engine_limit"]["engine_batch"]
     assert set(limit) == {"translation", "summarisation"}
-    assert all(len(stage["sweep_ms_per_target_token"]) >= 2 for stage in limit.values())
+    # Every layout with every batch size worth timing for each model's rows (--quick: 8, 32).
+    from service.measure.bench_engine import SHORT_BATCH_SIZES, sweep_points
+
+    rows = {"translation": segments, "summarisation": windows}
+    for task, stage in limit.items():
+        points = sweep_points(report["config"]["threads"], SHORT_BATCH_SIZES, rows[task])
+        tried = {f"{layout[0]}x{layout[1]} batch {size}" for layout, size in points}
+        assert set(stage["sweep_ms_per_target_token"]) == tried, task
     table = format_table(report)
     assert "engine_limit" in table and "articles/min" in table
 
