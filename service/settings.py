@@ -62,7 +62,8 @@ def default_models_dir() -> Path:
 # much at once (service.engines.ct2). A summary window holds up to 1,024 tokens and its
 # cross-attention cache about 200 MB at beam 4: 4096 gives each of two replicas two windows.
 # On the benchmark's 50 articles (2 cores, docs/performance.md) groups of 16 with 4096 for
-# summaries took 170 s and peaked at 1,164 MB; groups of 8 with 2048, 202 s and 1,277 MB.
+# summaries took 170 s and peaked at 1,164 MB; groups of 8 with 2048, 202 s and 1,277 MB
+# (one run each; 3 repeats through the service: 1,396 MB).
 DEFAULT_BATCH_TOKENS = 4096
 DEFAULT_SUMMARY_BATCH_TOKENS = 4096
 DEFAULT_BATCH_ARTICLES = 16
