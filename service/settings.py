@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     # takes the cores from batch work at once.
     interactive_workers: int = Field(default=1, ge=0, le=64)
     interactive_only: bool = False  # this worker leases interactive jobs only
-    worker_nice: int = Field(default=10, ge=0, le=19)  # niceness of workers that run batch jobs
+    worker_nice: int = Field(default=19, ge=0, le=19)  # niceness of workers that run batch jobs
     lease_s: float = Field(default=60.0, gt=0)
     # Jobs a worker leases at once, whose sentences share batches.
     claim_limit: int = Field(default=DEFAULT_BATCH_ARTICLES, ge=1, le=256)

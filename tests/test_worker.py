@@ -123,6 +123,22 @@ def test_interactive_jobs_run_first(store, settings) -> None:
     assert order[0] == "Urgent."
 
 
+def test_an_interactive_job_leased_with_batch_jobs_does_not_wait_for_them(store, settings) -> None:
+    batch = [store.submit(_payload(f"Lot {i}."), priority=Priority.BATCH)[0] for i in range(3)]
+    urgent, _ = store.submit(_payload("Urgent."), priority=Priority.INTERACTIVE)
+    backend = FakeBackend()
+    worker = _worker(store, settings, backend, claim_limit=4)
+    worker.pipeline = worker._load_pipeline()
+    leases = store.claim(worker.name, limit=4)
+    assert len(leases) == 4  # one claim holds both kinds
+    worker.execute(leases)
+    # The interactive job in a batch of its own, first; then the batch jobs together.
+    assert [texts for texts, _ in backend.calls] == [["Urgent."], ["Lot 0.", "Lot 1.", "Lot 2."]]
+    done = [store.get(j.id) for j in (urgent, *batch)]
+    assert all(j.state == JobState.SUCCEEDED for j in done)
+    assert done[0].finished_at <= min(j.finished_at for j in done[1:])
+
+
 def test_late_writes_of_a_worker_that_lost_its_lease_are_rejected(settings) -> None:
     now = [1000.0]
     store = MemoryJobStore(StoreOptions(lease_s=10), clock=lambda: now[0])

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["translate"], route_class=GuardedRoute)
 
 _FIRST_POLL_S = 0.02
-_MAX_POLL_S = 0.1
+_MAX_POLL_S = 0.05
 
 
 async def wait_for_job(

@@ -161,14 +161,17 @@ class Worker:
     # -- jobs -------------------------------------------------------------------
 
     def execute(self, leases: list[Lease]) -> None:
-        """Run leased jobs together (their sentences share batches) to a terminal state,
-        or give them back; never raises."""
+        """Run leased jobs to a terminal state, or give them back; never raises. Jobs of one
+        priority run together (their sentences share batches), interactive ones first."""
         held = [_Held(lease) for lease in leases]
         with self._lock:
             for h in held:
                 self._held[h.lease.job.id] = h
         try:
-            self._execute(held)
+            # Interactive jobs first, in a batch of their own: someone waits on each, and in
+            # one batch with the batch jobs leased beside them they would wait for them all.
+            for priority in sorted({h.lease.job.priority for h in held}):
+                self._execute([h for h in held if h.lease.job.priority == priority])
         except Exception:  # noqa: BLE001 - the worker outlives any one batch of jobs
             log.exception("unexpected error while running jobs %s", [h.lease.job.id for h in held])
             for h in held:

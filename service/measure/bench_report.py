@@ -276,6 +276,11 @@ def format_table(report: dict[str, Any]) -> str:
                 f"interactive: POST /v1/translate of 100 words with {run['interactive_backlog']} "
                 f"batch jobs queued: p95 {run['interactive_p95_s']:.2f} s over "
                 f"{len(run['interactive_latencies_s'])} requests"
+                + (
+                    f", {run['interactive_timeouts']} past the sync timeout (504, cancelled)"
+                    if run.get("interactive_timeouts")
+                    else ""
+                )
             )
     lines.append(
         "decoded: decoding steps, padding and special tokens included; forced: decoding cost "
