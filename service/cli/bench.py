@@ -7,8 +7,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.cli.common import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from service.measure.bench import BenchOptions
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +44,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("full", "tiny"),
         default="full",
         help="full: the real architectures (default); tiny: for tests",
+    )
+    bn.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),  # service.measure.bench_setup.BenchDevice
+        default="cpu",
+        help="cpu (default); cuda: CTranslate2 and transformers in float16 on the GPU, one "
+        "engine replica, larger batches, no baseline-int8",
     )
     bn.add_argument("--json", help="also write the report to this file")
     bn.add_argument(
@@ -76,19 +87,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--batch-tokens",
         type=int,
         help="service and inprocess: padded tokens per batch (default: the service's, "
-        "PASSEUR_BATCH_TOKENS)",
+        "PASSEUR_BATCH_TOKENS; 4x that with --device cuda)",
     )
     bn.add_argument(
         "--summary-batch-tokens",
         type=int,
         help="service and inprocess: padded tokens per summary batch (default: the "
-        "service's, PASSEUR_SUMMARY_BATCH_TOKENS)",
+        "service's, PASSEUR_SUMMARY_BATCH_TOKENS; 4x that with --device cuda)",
     )
     bn.set_defaults(func=cmd_bench)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from service.measure.bench import RUN_NAMES, BenchOptions, format_table, run_bench
+def bench_options(args: argparse.Namespace) -> BenchOptions:
+    """The options the flags ask for, checked; on a GPU the larger batch budgets unless
+    given (:func:`service.measure.bench.device_budgets`). Builds and asks nothing."""
+    from service.measure.bench import RUN_NAMES, BenchOptions, device_budgets
 
     runs = tuple(r.strip() for r in args.runs.split(",") if r.strip()) if args.runs else RUN_NAMES
     unknown = [r for r in runs if r not in RUN_NAMES]
@@ -108,6 +121,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     given = {
         "runs": runs,
         "size": args.size,
+        "device": args.device,
+        **device_budgets(args.device),
         "threads": args.threads or 0,
         "data": Path(args.data) if args.data else None,
         "profile": Path(args.profile) if args.profile else None,
@@ -121,9 +136,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         **({"models_dir": Path(args.models_dir)} if args.models_dir else {}),
     }
     if args.quick:
-        options = BenchOptions.quick(articles=args.articles, **given)
-    else:
-        options = BenchOptions(articles=args.articles or 50, repeat=args.repeat or 3, **given)
+        return BenchOptions.quick(articles=args.articles, **given)
+    return BenchOptions(articles=args.articles or 50, repeat=args.repeat or 3, **given)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from service.measure.bench import cuda_missing, format_table, run_bench
+
+    options = bench_options(args)
+    if args.scaling and options.device != "cpu":
+        raise UsageError("--scaling measures the CPU only: leave out --device cuda")
+    if options.device == "cuda":
+        why = cuda_missing()  # before any model is built
+        if why:
+            raise UsageError(why)
 
     def write(report: dict[str, object]) -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

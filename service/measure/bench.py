@@ -15,6 +15,11 @@ a run that decodes other work is refused (:func:`service.measure.bench_report.ch
 - ``engine_limit``: the same work in the fewest CTranslate2 calls, batch size and thread
   layout swept per model.
 
+With ``device`` cuda (``passeur bench --device cuda``, :func:`cuda_missing` first) every
+CTranslate2 run is float16 on the GPU, the transformers runs float16 too, the batch budgets
+larger (:func:`device_budgets`), and ``baseline-int8`` is skipped: torch's dynamic int8
+quantisation has CPU kernels only.
+
 Output lengths are forced (:mod:`service.measure.bench_support`) by the benchmark's own
 wrapping of the backends the product builds. In-process runs each get a fresh process
 (:mod:`service.measure.bench_runs`), so each peak memory is its own; the service run is in
@@ -24,6 +29,7 @@ This process imports neither torch nor CTranslate2.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -34,9 +40,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.errors import InputError
+from service.errors import ConfigError, InputError
+from service.measure.bench_baseline import int8_unsupported
 from service.measure.bench_profile import profile_summary
 from service.measure.bench_report import (
     BUSY_SAMPLE_S,
@@ -49,7 +56,7 @@ from service.measure.bench_report import (
     ratios,
     summarise_run,
 )
-from service.measure.bench_setup import RunSpec, quiet_libraries
+from service.measure.bench_setup import BenchDevice, RunSpec, quiet_libraries, torch_dtype
 from service.measure.data import EVAL_DATA_ENV, eval_data_dir
 from service.measure.devmodels import Size
 from service.settings import (
@@ -59,14 +66,26 @@ from service.settings import (
     default_models_dir,
 )
 
+if TYPE_CHECKING:
+    from service.measure.bench_service import ServiceSpec
+
 # format_table comes with the report (bench_report); `passeur bench` prints it from here.
 __all__ = [
+    "GPU_BATCH_TOKENS",
+    "GPU_SUMMARY_BATCH_TOKENS",
     "RUN_NAMES",
     "BenchOptions",
+    "CudaVisibility",
     "bench_models",
+    "cuda_missing",
+    "cuda_missing_reason",
+    "device_budgets",
     "format_table",
     "load_articles",
     "run_bench",
+    "run_spec",
+    "service_spec",
+    "unsupported",
 ]
 
 log = logging.getLogger("passeur.bench")
@@ -93,6 +112,12 @@ QUICK_WORDS = 150  # quick articles are cut to their first words: a smoke check,
 QUICK_INTERACTIVE = 2
 ORANGESUM = Path("fr_news_orangesum") / "summaries_abstracts_source_documents.txt"
 _TOKENIZER_ARTICLES_FROM = 1000  # OrangeSum articles used to train the tokenizers: the tail
+# The service's and inprocess's batch budgets on a GPU when none is given: four times the
+# CPU defaults, which are sized for two cores' memory and caches. A starting point for the
+# first GPU run, not measured.
+GPU_BATCH_TOKENS = 4 * DEFAULT_BATCH_TOKENS
+GPU_SUMMARY_BATCH_TOKENS = 4 * DEFAULT_SUMMARY_BATCH_TOKENS
+CUDA_PROBE_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +146,9 @@ class BenchOptions:
     profile: Path | None = None  # a folder: the service's workers are profiled into it
     idle_wait_s: float = IDLE_WAIT_S  # how long each run waits for an idle machine
     short_sweep: bool = False  # two points per sweep (--quick)
+    # cuda: CTranslate2 and transformers in float16 on the GPU. The budgets above stay the
+    # CPU's unless given: device_budgets() has the GPU's (`passeur bench` applies them).
+    device: BenchDevice = "cpu"
 
     @classmethod
     def quick(cls, **overrides: Any) -> BenchOptions:
@@ -137,6 +165,104 @@ class BenchOptions:
             idle_wait_s=overrides.pop("idle_wait_s", QUICK_IDLE_WAIT_S),
             **overrides,
         )
+
+
+def device_budgets(device: str) -> dict[str, int]:
+    """The batch budgets a run on ``device`` takes when none is given, as BenchOptions
+    fields: none on the CPU (the service's own defaults), larger ones on a GPU."""
+    if device != "cuda":
+        return {}
+    return {"batch_tokens": GPU_BATCH_TOKENS, "summary_batch_tokens": GPU_SUMMARY_BATCH_TOKENS}
+
+
+def unsupported(run: str, device: str) -> str | None:
+    """Why ``run`` cannot run on ``device`` (it is reported skipped), or None."""
+    return int8_unsupported(device) if run == "baseline-int8" else None
+
+
+@dataclass(frozen=True)
+class CudaVisibility:
+    """What the libraries see: whether torch has a CUDA device, how many CTranslate2 has
+    (None: the library is not installed), and what went wrong asking."""
+
+    torch: bool | None
+    ctranslate2: int | None
+    error: str | None = None
+    gpu: str | None = None  # torch's name for device 0, for the report
+
+
+_CUDA_PROBE = """
+import json
+seen = {"torch": None, "ctranslate2": None, "error": None, "gpu": None}
+try:
+    import torch
+    seen["torch"] = bool(torch.cuda.is_available())
+    if seen["torch"]:
+        seen["gpu"] = torch.cuda.get_device_name(0)
+except ImportError:
+    pass
+except Exception as exc:
+    seen["torch"], seen["error"] = False, f"torch: {exc}"
+try:
+    import ctranslate2
+    seen["ctranslate2"] = int(ctranslate2.get_cuda_device_count())
+except ImportError:
+    pass
+except Exception as exc:
+    seen["ctranslate2"], seen["error"] = 0, f"ctranslate2: {exc}"
+print(json.dumps(seen))
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_visibility() -> CudaVisibility:
+    """Ask torch and CTranslate2 whether they see a CUDA device, in a child process: this
+    one imports neither (module doc). Asked once per process."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CUDA_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=CUDA_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return CudaVisibility(False, 0, f"asking them failed: {exc}")
+    try:
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+        return CudaVisibility(seen["torch"], seen["ctranslate2"], seen["error"], seen["gpu"])
+    except (ValueError, IndexError, KeyError, TypeError):
+        tail = done.stderr.strip()[-300:] or f"exit {done.returncode}"
+        return CudaVisibility(False, 0, f"asking them failed: {tail}")
+
+
+def cuda_missing_reason(seen: CudaVisibility) -> str | None:
+    """Why ``--device cuda`` cannot run given what the libraries see, naming what is missing
+    and the fix; None when both torch and CTranslate2 see a CUDA device."""
+    missing = []
+    if seen.torch is None:
+        missing.append("torch is not installed")
+    elif not seen.torch:
+        missing.append("torch sees no CUDA device (torch.cuda.is_available() is False)")
+    if seen.ctranslate2 is None:
+        missing.append("ctranslate2 is not installed")
+    elif seen.ctranslate2 < 1:
+        missing.append("CTranslate2 sees no CUDA device (ctranslate2.get_cuda_device_count() is 0)")
+    if not missing:
+        return None
+    return (
+        "--device cuda needs a CUDA device visible to both torch and CTranslate2: "
+        + "; ".join(missing)
+        + (f" ({seen.error})" if seen.error else "")
+        + ". Fix: run on a machine with an NVIDIA GPU whose driver works (nvidia-smi lists "
+        "it; CUDA_VISIBLE_DEVICES does not hide it), with the CUDA build of torch (`make gpu`) "
+        "and a ctranslate2 wheel built with CUDA; or leave out --device cuda to run on the CPU"
+    )
+
+
+def cuda_missing() -> str | None:
+    """Why ``--device cuda`` cannot run on this machine, or None when it can."""
+    return cuda_missing_reason(cuda_visibility())
 
 
 def load_articles(path: Path, count: int, *, skip: int = 0) -> list[str]:
@@ -253,9 +379,8 @@ def _wait_for_idle(limit_s: float = IDLE_WAIT_S) -> dict[str, Any]:
     return {"idle": idle, "busy_cores": busy, "waited_s": waited, "load_average": os.getloadavg()}
 
 
-def _base_spec(options: BenchOptions, articles: list[str], data_dir: Path) -> RunSpec:
-    """The spec every run of these options shares (the models built first), as ``plan``."""
-    marian, bart = bench_models(options.models_dir, options.size, data_dir)
+def run_spec(options: BenchOptions, articles: list[str], marian: Path, bart: Path) -> RunSpec:
+    """The spec every run of these options shares, as ``plan``, for models already built."""
     return RunSpec(
         run="plan",
         marian=str(marian),
@@ -272,6 +397,36 @@ def _base_spec(options: BenchOptions, articles: list[str], data_dir: Path) -> Ru
         engine_batch_type=options.engine_batch_type,
         baseline_budget=options.baseline_budget,
         short_sweep=options.short_sweep,
+        device=options.device,
+    )
+
+
+def _base_spec(options: BenchOptions, articles: list[str], data_dir: Path) -> RunSpec:
+    """The spec every run of these options shares (the models built first), as ``plan``."""
+    marian, bart = bench_models(options.models_dir, options.size, data_dir)
+    return run_spec(options, articles, marian, bart)
+
+
+def service_spec(options: BenchOptions, base: RunSpec, interactive: Sequence[str]) -> ServiceSpec:
+    """The service run's spec: ``base``'s models, articles, threads and device, the options'
+    batch budgets, ``interactive`` texts for the interactive check."""
+    from service.measure.bench_service import ServiceSpec, interactive_texts
+
+    return ServiceSpec(
+        marian=base.marian,
+        bart=base.bart,
+        cache_dir=base.cache_dir,
+        articles=base.articles,
+        interactive_texts=interactive_texts(interactive, options.interactive),
+        threads=base.threads,
+        beam=options.beam,
+        repeat=options.repeat,
+        batch_articles=options.batch_articles,
+        batch_tokens=options.batch_tokens,
+        summary_batch_tokens=options.summary_batch_tokens,
+        backlog=options.backlog,
+        profile_dir=str(options.profile.resolve()) if options.profile else None,
+        device=options.device,
     )
 
 
@@ -280,6 +435,8 @@ def run_scaling(options: BenchOptions, lengths: Sequence[int], queue_jobs: int) 
     (:mod:`service.measure.bench_scaling`); the plot is written by the caller."""
     from service.measure.bench_scaling import queue_ceiling
 
+    if options.device != "cpu":
+        raise ConfigError("--scaling measures the CPU only: leave out --device cuda")
     quiet_libraries()
     started = time.perf_counter()
     data_dir = eval_data_dir()
@@ -320,19 +477,20 @@ def run_bench(
 
     ``on_run(report)`` gets the report so far after each run (``"partial": true``), so a
     long benchmark stopped half-way keeps the runs it finished."""
-    from service.measure.bench_service import (
-        ServiceSpec,
-        interactive_texts,
-        run_service,
-        service_support,
-    )
+    from service.measure.bench_service import run_service, service_support
 
     unknown = [r for r in options.runs if r not in RUN_NAMES]
     if unknown:
         raise InputError(f"unknown run {', '.join(unknown)}; choose from {', '.join(RUN_NAMES)}")
+    if options.device == "cuda":  # before anything is built
+        why = cuda_missing()
+        if why:
+            raise ConfigError(why)
     quiet_libraries()
     started = time.perf_counter()
     report: dict[str, Any] = {"machine": machine()}
+    if options.device == "cuda":
+        report["machine"]["gpu"] = cuda_visibility().gpu
     data_dir = eval_data_dir()
     data = options.data or data_dir / ORANGESUM
     articles = load_articles(data, options.articles)
@@ -340,11 +498,13 @@ def run_bench(
         articles = [" ".join(text.split()[: options.max_words]) for text in articles]
     extra = load_articles(data, options.interactive, skip=options.articles) or articles
     base = _base_spec(options, articles, data_dir)
-    threads, marian, bart, cache = base.threads, base.marian, base.bart, base.cache_dir
+    threads = base.threads
     config = {k: v for k, v in asdict(base).items() if k not in ("run", "articles", "plan")}
     context_repeat = min(options.repeat, options.context_repeat)
     report["config"] = {
         **config,
+        "compute_type": base.compute_type,  # CTranslate2's, on this device
+        "transformers_dtype": torch_dtype(base.device),
         "articles": len(articles),
         "data": str(data),
         "size": options.size,
@@ -359,30 +519,21 @@ def run_bench(
     report["plan"] = {k: v for k, v in plan.items() if k not in ("segments", "windows")}
     runs: dict[str, Any] = {}
     for name in options.runs:
+        why = unsupported(name, options.device)
+        if why:  # reported, as a run the machine lacks something for
+            log.warning("%s run skipped: %s", name, why)
+            runs[name] = {"skipped": why}
+            continue
         idle = _wait_for_idle(options.idle_wait_s)
         repeat = context_repeat if name in CONTEXT_RUNS else options.repeat
         log.info("run %s: %d articles x %d, %d threads", name, len(articles), repeat, threads)
         if name == "service":
-            why = service_support()
+            why = service_support(options.device)
             if why:
                 log.warning("service run skipped: %s", why)
                 runs[name] = {"skipped": why}
                 continue
-            spec = ServiceSpec(
-                marian=str(marian),
-                bart=str(bart),
-                cache_dir=str(cache),
-                articles=articles,
-                interactive_texts=interactive_texts(extra, options.interactive),
-                threads=threads,
-                beam=options.beam,
-                repeat=options.repeat,
-                batch_articles=options.batch_articles,
-                batch_tokens=options.batch_tokens,
-                summary_batch_tokens=options.summary_batch_tokens,
-                backlog=options.backlog,
-                profile_dir=str(options.profile.resolve()) if options.profile else None,
-            )
+            spec = service_spec(options, base, extra)
             if options.profile:
                 options.profile.mkdir(parents=True, exist_ok=True)
             raw = run_service(spec)

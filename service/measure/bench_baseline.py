@@ -14,6 +14,10 @@ segments the service translates and the summary windows it summarises, token for
 
 Tokenising, generating and detokenising are timed; segmenting and planning windows (ours,
 a few ms an article) are not, which favours the baseline.
+
+On a GPU (``device`` cuda) ``baseline`` runs in float16 and its sweep goes to larger budgets
+on larger samples (:data:`GPU_BUDGETS`); ``baseline-int8`` does not run there: torch's
+dynamic quantisation has CPU kernels only (:func:`int8_unsupported`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,25 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from service.engines.protocol import GenerationOptions
-from service.measure.bench_setup import SUMMARY_DECODING, RunSpec, forced_backend, repeat_timed
+from service.measure.bench_setup import (
+    SUMMARY_DECODING,
+    RunSpec,
+    device_synchroniser,
+    forced_backend,
+    repeat_timed,
+)
 from service.measure.bench_support import ForcedLength
 
-__all__ = ["BUDGETS", "pack_sorted", "run_baseline", "run_baseline_int8"]
+__all__ = [
+    "BUDGETS",
+    "GPU_BUDGETS",
+    "int8_unsupported",
+    "pack_sorted",
+    "run_baseline",
+    "run_baseline_int8",
+    "sweep_budgets",
+    "sweep_rows",
+]
 
 log = logging.getLogger("passeur.bench")
 
@@ -35,6 +54,31 @@ log = logging.getLogger("passeur.bench")
 BUDGETS = (1024, 2048, 4096, 8192, 16384)
 SHORT_BUDGETS = (2048, 8192)  # --quick
 SWEEP_ROWS = {"translation": 64, "summarisation": 8}
+# On a GPU: the same budgets and four times more above, on samples four times as large (a
+# sample smaller than a budget cannot tell it from the next). A starting point for the
+# first GPU run, not measured.
+GPU_BUDGETS = (*BUDGETS, 32768, 65536)
+GPU_SHORT_BUDGETS = (8192, 32768)
+GPU_SWEEP_ROWS = {task: 4 * rows for task, rows in SWEEP_ROWS.items()}
+INT8_CPU_ONLY = "torch dynamic int8 quantisation runs on CPU only"
+
+
+def int8_unsupported(device: str) -> str | None:
+    """Why ``baseline-int8`` cannot run on ``device``, or None where it can."""
+    return INT8_CPU_ONLY if device != "cpu" else None
+
+
+def sweep_budgets(device: str, short: bool) -> tuple[int, ...]:
+    """The padded-token budgets the baseline's sweep tries on ``device`` (``short``:
+    --quick)."""
+    if device == "cuda":
+        return GPU_SHORT_BUDGETS if short else GPU_BUDGETS
+    return SHORT_BUDGETS if short else BUDGETS
+
+
+def sweep_rows(device: str) -> dict[str, int]:
+    """Rows of each stage's sample the sweep decodes on ``device``."""
+    return dict(GPU_SWEEP_ROWS if device == "cuda" else SWEEP_ROWS)
 
 
 def pack_sorted(lengths: Sequence[tuple[int, int]], budget: int) -> list[list[int]]:
@@ -79,6 +123,9 @@ def _sample(items: Sequence[Any], count: int) -> list[Any]:
 def _run(spec: RunSpec, quantise: bool) -> dict[str, Any]:
     if spec.plan is None:
         raise ValueError(f"the {spec.run} run needs the plan run's output")
+    why = int8_unsupported(spec.device) if quantise else None
+    if why:
+        raise ValueError(f"the {spec.run} run cannot run on {spec.device}: {why}")
     started = time.perf_counter()
     translator = forced_backend(spec, "transformers", "translation", None)
     summariser = forced_backend(spec, "transformers", "summarisation", None)
@@ -109,18 +156,22 @@ def _run(spec: RunSpec, quantise: bool) -> dict[str, Any]:
 
     best: dict[str, int] = {}
     sweep: dict[str, dict[str, float]] = {}
+    rows = sweep_rows(spec.device)
+    synchronise = device_synchroniser(spec, "transformers")
     for task, backend, items, options in stages:
         decode(backend, items[:2], options, BUDGETS[0])  # warm-up, not timed
         if spec.baseline_budget:
             best[task] = spec.baseline_budget
             continue
-        sample = _sample(items, SWEEP_ROWS[task])
+        sample = _sample(items, rows[task])
         tokens = sum(int(n) for _, n in sample) or 1
         sweep[task] = {}
-        budgets = SHORT_BUDGETS if spec.short_sweep else BUDGETS
+        budgets = sweep_budgets(spec.device, spec.short_sweep)
         for budget in budgets:
+            synchronise()
             began = time.perf_counter()
             decode(backend, sample, options, budget)
+            synchronise()
             sweep[task][str(budget)] = round((time.perf_counter() - began) / tokens * 1000, 3)
         best[task] = min(budgets, key=lambda b: sweep[task][str(b)])
         log.info("%s %s: budget %d (ms per target token: %s)", spec.run, task, best[task], sweep)
@@ -130,14 +181,16 @@ def _run(spec: RunSpec, quantise: bool) -> dict[str, Any]:
             decode(backend, items, options, best[task])
         done(len(articles))  # every article's summary comes with the last batch
 
-    repeats = repeat_timed(spec, [translator, summariser], process, warm_up=False)
+    repeats = repeat_timed(
+        spec, [translator, summariser], process, warm_up=False, synchronise=synchronise
+    )
     return {
         "load_s": round(load_s, 2),
         "repeats": repeats,
         "batching": {
             "budget": best,
             "sweep_ms_per_target_token": sweep,
-            "sample_rows": dict(SWEEP_ROWS),
+            "sample_rows": rows,
         },
     }
 

@@ -15,6 +15,10 @@
   two single-threaded replicas of 2 windows, 96 s on one two-threaded replica of 16), so
   the two are not chosen one after the other. Each model keeps its fastest point (``sweep`` in the
   record: milliseconds per target token of every point tried).
+
+On a GPU (``device`` cuda) CTranslate2 runs in float16 on one replica, as the service runs
+it (:func:`service.engines.ct2.thread_layout`): no layouts to sweep, and batch sizes up to
+512 (:func:`engine_batch_sizes`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from service.engines.ct2 import thread_layout
 from service.engines.protocol import Generated, GenerationOptions
 from service.measure.bench_report import machine_busy
 from service.measure.bench_setup import (
@@ -43,13 +48,22 @@ from service.measure.bench_support import (
     output_specials,
 )
 
-__all__ = ["run_engine_limit", "run_plan"]
+__all__ = [
+    "engine_batch_sizes",
+    "run_engine_limit",
+    "run_plan",
+    "sweep_points",
+    "thread_layouts",
+]
 
 log = logging.getLogger("passeur.bench")
 
 # max_batch_size (examples) tried per model; 0 in the spec means sweep.
 ENGINE_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 SHORT_BATCH_SIZES = (8, 32)  # --quick
+# On a GPU, larger batches too: a starting point for the first GPU run, not measured.
+GPU_ENGINE_BATCH_SIZES = (*ENGINE_BATCH_SIZES, 256, 512)
+GPU_SHORT_BATCH_SIZES = (32, 128)  # --quick
 SWEEP_MIN_ROWS = 16  # a point decodes max(this, 2 x its batch size) rows of the sample
 
 
@@ -123,19 +137,29 @@ def run_plan(spec: RunSpec) -> dict[str, Any]:
     }
 
 
-def thread_layouts(threads: int) -> list[tuple[int, int]]:
-    """Every ``(replicas, threads per replica)`` that uses ``threads`` exactly."""
+def thread_layouts(threads: int, device: str = "cpu") -> list[tuple[int, int]]:
+    """Every ``(replicas, threads per replica)`` that uses ``threads`` exactly; on a GPU
+    only the service's own, one replica (:func:`service.engines.ct2.thread_layout`)."""
+    if device != "cpu":
+        return [thread_layout(device, threads, 0)]
     return [(r, threads // r) for r in range(1, threads + 1) if threads % r == 0]
 
 
+def engine_batch_sizes(device: str, short: bool) -> tuple[int, ...]:
+    """The ``max_batch_size`` values the sweep tries on ``device`` (``short``: --quick)."""
+    if device == "cuda":
+        return GPU_SHORT_BATCH_SIZES if short else GPU_ENGINE_BATCH_SIZES
+    return SHORT_BATCH_SIZES if short else ENGINE_BATCH_SIZES
+
+
 def sweep_points(
-    threads: int, sizes: Sequence[int], rows: int
+    threads: int, sizes: Sequence[int], rows: int, device: str = "cpu"
 ) -> list[tuple[tuple[int, int], int]]:
     """Every ``(layout, max_batch_size)`` worth timing for a model with ``rows`` rows of
     work, layout by layout (one engine loaded at a time). Sizes past what a replica can be
     given (its share of all the rows) decode the same batches: only the first is kept."""
     points = []
-    for layout in thread_layouts(threads):
+    for layout in thread_layouts(threads, device):
         per_replica = max(1, -(-rows // layout[0]))
         seen: set[int] = set()
         for size in sizes:
@@ -156,13 +180,13 @@ class _Stage:
         self.items = items
         self.options = SUMMARY_DECODING if task == "summarisation" else {}
         model = resolve_model(spec, task)
-        self.folder = ensure_converted(model, Path(spec.cache_dir), "int8")
+        self.folder = ensure_converted(model, Path(spec.cache_dir), spec.compute_type)
         self.tokenizer = load_tokenizer(model.path)
         # A forced first token (BART's <s>) is a prefix, and counts in the decoding length.
         self.prefix = [self.tokenizer.bos_token] if output_specials(model.path) > 1 else []
         self._engines: dict[tuple[int, int], Any] = {}
-        self.layout = (1, spec.threads)
-        self.batch_size = spec.engine_batch_size or ENGINE_BATCH_SIZES[-1]
+        self.layout = thread_layouts(spec.threads, spec.device)[0]
+        self.batch_size = spec.engine_batch_size or engine_batch_sizes(spec.device, short=False)[-1]
 
     def engine(self, layout: tuple[int, int]) -> Any:
         import ctranslate2  # type: ignore[import-untyped]
@@ -171,8 +195,8 @@ class _Stage:
             self._engines.clear()  # one loaded at a time: memory is the service's too
             self._engines[layout] = ctranslate2.Translator(
                 str(self.folder),
-                device="cpu",
-                compute_type="int8",
+                device=self.spec.device,
+                compute_type=self.spec.compute_type,
                 inter_threads=layout[0],
                 intra_threads=layout[1],
             )
@@ -234,8 +258,8 @@ class _Stage:
         if self.spec.engine_batch_size:
             sizes: Sequence[int] = [self.spec.engine_batch_size]
         else:
-            sizes = SHORT_BATCH_SIZES if self.spec.short_sweep else ENGINE_BATCH_SIZES
-        points = sweep_points(self.spec.threads, sizes, len(self.items))
+            sizes = engine_batch_sizes(self.spec.device, self.spec.short_sweep)
+        points = sweep_points(self.spec.threads, sizes, len(self.items), self.spec.device)
         self.layout, self.batch_size = min(points, key=lambda p: point(*p))
         log.info(
             "engine_limit %s: %dx%d threads, max_batch_size %d (ms per target token: %s)",

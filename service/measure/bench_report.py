@@ -294,9 +294,22 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"ratios ({kind}, articles/min): {text}")
     if report["ratios"].get("engine_limit_wrong"):
         lines.append("WARNING: " + report["ratios"]["engine_limit_wrong"])
+    gpu = {
+        name: run["peak_gpu_mb"] for name, run in report["runs"].items() if run.get("peak_gpu_mb")
+    }
+    if gpu:
+        lines.append(
+            "peak GPU memory (torch's allocator; CTranslate2 has no such figure): "
+            + ", ".join(f"{name} {mb:.0f} MB" for name, mb in gpu.items())
+        )
+    # Reports written before --device ran on the CPU: int8 and float32.
+    device = c.get("device", "cpu")
     lines.append(
         f"{c['articles']} articles x {c['repeat']} repeat(s) (medians), beam {c['beam']}, "
-        f"{c['threads']} thread(s), {c['size']} models; {m['cpu']}, {m['cores']} cores, "
+        f"{c['threads']} thread(s), {c['size']} models; device {device}: CTranslate2 "
+        f"{c.get('compute_type', 'int8')}, transformers {c.get('transformers_dtype', 'float32')}; "
+        + (f"{m['gpu']}, " if m.get("gpu") else "")
+        + f"{m['cpu']}, {m['cores']} cores, "
         f"torch {m['versions']['torch']}, ctranslate2 {m['versions']['ctranslate2']}"
     )
     return "\n".join(lines)

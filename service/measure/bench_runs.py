@@ -15,6 +15,11 @@ runs the pipeline itself. Each repeat's target tokens are checked against the pl
 - ``inprocess``: the batch script's path, ``Pipeline.run_many`` over groups of
   ``batch_articles``, CTranslate2 int8, abstractive summaries.
 
+With ``device`` cuda (``passeur bench --device cuda``) CTranslate2 runs in float16 and
+transformers in float16 on the GPU (:func:`service.measure.bench_setup.ct2_compute_type`,
+:func:`~service.measure.bench_setup.torch_dtype`); the transformers runs also report the
+peak GPU memory torch allocated (``peak_gpu_mb``).
+
 ``baseline`` and ``baseline-int8`` are in :mod:`service.measure.bench_baseline`; ``plan``
 and ``engine_limit`` in :mod:`service.measure.bench_engine`; what the runs share (the spec,
 the settings, backends and pipeline built the product's way) in
@@ -40,7 +45,9 @@ from service.measure.bench_setup import (
     Engine,
     RunSpec,
     articles_of,
+    device_synchroniser,
     forced_backend,
+    peak_gpu_mb,
     peak_rss_mb,
     quiet_libraries,
     repeat_timed,
@@ -53,6 +60,8 @@ __all__ = ["execute", "runs"]
 log = logging.getLogger("passeur.bench")
 
 NAIVE_BATCH = 16
+# Runs of transformers, whose GPU memory torch's allocator can tell (CTranslate2's cannot).
+TORCH_RUNS = frozenset({"baseline", "baseline-int8", "naive"})
 
 
 def plan_by_article(plan: dict[str, Any]) -> list[tuple[list[Any], list[Any]]]:
@@ -101,7 +110,10 @@ def _per_article(spec: RunSpec, engine: Engine, batch: int | None) -> dict[str, 
                 summariser.generate([str(t) for t, _ in windows], summary_options)
             done(1)
 
-    repeats = repeat_timed(spec, [translator, summariser], process, warm_up=False)
+    synchronise = device_synchroniser(spec, engine)
+    repeats = repeat_timed(
+        spec, [translator, summariser], process, warm_up=False, synchronise=synchronise
+    )
     return {"load_s": round(load_s, 2), "repeats": repeats}
 
 
@@ -161,10 +173,13 @@ def runs() -> dict[str, Callable[[RunSpec], dict[str, Any]]]:
 
 
 def execute(spec: RunSpec) -> dict[str, Any]:
-    """Run ``spec.run`` in this process and return its record, peak memory included."""
+    """Run ``spec.run`` in this process and return its record, peak memory included (on a
+    GPU, for transformers runs, the GPU's too)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result = runs()[spec.run](spec)
     result["peak_rss_mb"] = peak_rss_mb()
+    if spec.device == "cuda" and spec.run in TORCH_RUNS:
+        result["peak_gpu_mb"] = peak_gpu_mb()
     return result
 
 

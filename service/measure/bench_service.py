@@ -17,7 +17,8 @@ jobs is queued and 100-word ``POST /v1/translate`` requests in the default summa
 sent one after the other; the rest of the backlog is cancelled afterwards.
 
 The worker runs what :func:`service.engines.build.make_backend` builds from the settings
-(CTranslate2 int8 here, through ``PASSEUR_BACKEND`` and ``PASSEUR_COMPUTE_TYPE``);
+(CTranslate2 int8 here, through ``PASSEUR_BACKEND`` and ``PASSEUR_COMPUTE_TYPE``; float16 on
+a GPU, ``PASSEUR_DEVICE=cuda``, with the spec's ``device``);
 :func:`service_support` says what is missing before anything starts.
 """
 
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from service.jobs.store.base import FINAL_STATES
-from service.measure.bench_setup import peak_rss_mb
+from service.measure.bench_setup import BenchDevice, ct2_compute_type, peak_rss_mb
 from service.measure.bench_worker import PROFILE_ENV, STATS_EVERY_S, STATS_PREFIX
 from service.settings import (
     DEFAULT_BATCH_ARTICLES,
@@ -74,6 +75,7 @@ class ServiceSpec:
     profile_dir: str | None = None  # the workers run under cProfile, their stats land here
     startup_timeout_s: float = 900.0
     job_timeout_s: float = 3600.0
+    device: BenchDevice = "cpu"  # cuda: the workers run CTranslate2 float16 on the GPU
 
 
 def _environment(spec: ServiceSpec, workdir: Path, port: int) -> dict[str, str]:
@@ -89,8 +91,8 @@ def _environment(spec: ServiceSpec, workdir: Path, port: int) -> dict[str, str]:
             # The default: batch jobs ask for abstractive (_job), interactive ones do not.
             "PASSEUR_SUMMARY_MODE": "auto",
             "PASSEUR_BACKEND": "ctranslate2",
-            "PASSEUR_COMPUTE_TYPE": "int8",
-            "PASSEUR_DEVICE": "cpu",
+            "PASSEUR_COMPUTE_TYPE": ct2_compute_type(spec.device),
+            "PASSEUR_DEVICE": spec.device,
             "PASSEUR_THREADS": str(spec.threads),
             "PASSEUR_BEAM": str(spec.beam),
             "PASSEUR_BATCH_TOKENS": str(spec.batch_tokens),
@@ -111,9 +113,9 @@ def _environment(spec: ServiceSpec, workdir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def service_support() -> str | None:
-    """Why a worker started with the bench environment would not run CTranslate2 int8, or
-    None when it would. Constructs a backend; loads nothing."""
+def service_support(device: str = "cpu") -> str | None:
+    """Why a worker started with the bench environment would not run CTranslate2 (int8 on
+    the CPU, float16 on a GPU), or None when it would. Constructs a backend; loads nothing."""
     import importlib.util
 
     if importlib.util.find_spec("ctranslate2") is None:
@@ -123,7 +125,7 @@ def service_support() -> str | None:
     from service.registry import ResolvedModel
     from service.settings import Settings
 
-    settings = Settings(backend="ctranslate2", compute_type="int8")
+    settings = Settings(backend="ctranslate2", compute_type=ct2_compute_type(device))
     probe = ResolvedModel(name="probe", task="translation", revision="0", path=Path("."))
     if not isinstance(make_backend(probe, settings, max_source_tokens=64), CTranslate2Seq2Seq):
         return "service.engines.build.make_backend does not build CTranslate2 backends"

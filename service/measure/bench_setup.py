@@ -33,16 +33,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SUMMARY_DECODING",
+    "BenchDevice",
     "Engine",
     "RunSpec",
     "articles_of",
     "bench_registry",
+    "ct2_compute_type",
     "forced_backend",
+    "peak_gpu_mb",
     "peak_rss_mb",
     "quiet_libraries",
     "resolve_model",
     "repeat_timed",
     "run_settings",
+    "torch_dtype",
     "wired_pipeline",
 ]
 
@@ -50,6 +54,22 @@ Engine = Literal["transformers", "ctranslate2"]
 
 # The summariser's own decoding settings (distilbart-cnn-12-6), the same for every run.
 SUMMARY_DECODING: dict[str, Any] = {"no_repeat_ngram_size": 3, "length_penalty": 2.0}
+
+# Where the benchmark runs (`passeur bench --device`). Not the settings' "auto": a report
+# must say what it measured, and a GPU run must fail at once where there is none.
+BenchDevice = Literal["cpu", "cuda"]
+
+
+def ct2_compute_type(device: str) -> Literal["int8", "float16"]:
+    """The CTranslate2 compute type of every CTranslate2 run on ``device``: int8 on the CPU,
+    float16 on a GPU (the product's own defaults for each, ``compute_type`` auto)."""
+    return "float16" if device == "cuda" else "int8"
+
+
+def torch_dtype(device: str) -> Literal["float32", "float16"]:
+    """The precision of the transformers runs on ``device``: float32 on the CPU (where
+    float16 is slower), float16 on a GPU, as an expert runs it there."""
+    return "float16" if device == "cuda" else "float32"
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,12 @@ class RunSpec:
     scaling_lengths: tuple[int, ...] | list[int] = ()  # article lengths (words) for scaling
     short_sweep: bool = False  # --quick: two points per sweep, not the whole range
     plan: dict[str, Any] | None = None  # the plan run's output, for engine_limit
+    device: BenchDevice = "cpu"
+
+    @property
+    def compute_type(self) -> Literal["int8", "float16"]:
+        """The CTranslate2 compute type of this run (:func:`ct2_compute_type`)."""
+        return ct2_compute_type(self.device)
 
 
 WARMUP_WORDS = 20
@@ -93,15 +119,21 @@ def _stats_delta(
     return total
 
 
+def _no_sync() -> None:
+    pass
+
+
 def repeat_timed(
     spec: RunSpec,
     backends: Sequence[ForcedLength],
     process: Callable[[Sequence[str], Callable[[int], None]], None],
     *,
     warm_up: bool = True,
+    synchronise: Callable[[], None] = _no_sync,
 ) -> list[dict[str, Any]]:
     """Warm up (unless the run did), then run ``process(articles, done)`` ``spec.repeat``
-    times; ``done(k)`` marks the next ``k`` articles finished."""
+    times; ``done(k)`` marks the next ``k`` articles finished. ``synchronise()`` is called
+    before the clock is read (:func:`device_synchroniser`)."""
     from service.measure.bench_report import machine_busy
 
     if warm_up:
@@ -111,12 +143,15 @@ def repeat_timed(
         before = [b.stats.to_dict() for b in backends]
         latencies: list[float] = []
         busy = machine_busy()
+        synchronise()
         started = time.perf_counter()
 
         def done(k: int, started: float = started, latencies: list[float] = latencies) -> None:
+            synchronise()
             latencies.extend([time.perf_counter() - started] * k)
 
         process(spec.articles, done)
+        synchronise()
         wall = time.perf_counter() - started
         stats = _stats_delta(backends, before)
         repeats.append(
@@ -135,9 +170,33 @@ def repeat_timed(
     return repeats
 
 
+def device_synchroniser(spec: RunSpec, engine: Engine) -> Callable[[], None]:
+    """What to call before reading the clock in a run of ``engine``: on a GPU, torch's
+    ``cuda.synchronize`` (its kernels run after the call that queues them returns);
+    nothing on the CPU, nor for CTranslate2, whose calls return their results."""
+    if spec.device != "cuda" or engine != "transformers":
+        return _no_sync
+    import torch
+
+    return torch.cuda.synchronize
+
+
+def peak_gpu_mb() -> float | None:
+    """The most GPU memory torch's allocator held in this process, in MB (None when torch
+    has not been imported or sees no GPU). CTranslate2 allocates outside torch: it has no
+    such figure."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
 def run_settings(spec: RunSpec, backend: Engine = "ctranslate2") -> Settings:
     """The settings a worker would be given for this run: the two random models, abstractive
-    summaries, ``backend`` on the CPU (CTranslate2 in int8)."""
+    summaries, ``backend`` on the run's device (CTranslate2 in int8 on the CPU, float16 on
+    a GPU: :func:`ct2_compute_type`)."""
     from service.settings import Settings
 
     return Settings(
@@ -145,8 +204,8 @@ def run_settings(spec: RunSpec, backend: Engine = "ctranslate2") -> Settings:
         summary_model=spec.bart,
         summary_mode="abstractive",
         backend=backend,
-        compute_type="int8",
-        device="cpu",
+        compute_type=spec.compute_type,
+        device=spec.device,
         threads=spec.threads,
         beam=spec.beam,
         batch_articles=spec.batch_articles,
@@ -175,7 +234,8 @@ def forced_backend(
     spec: RunSpec, backend: Engine, task: str, max_source_tokens: int | None
 ) -> ForcedLength:
     """The run's model for ``task`` on ``backend``, built as the product builds it, with
-    forced output lengths; loaded."""
+    forced output lengths; loaded. transformers on a GPU runs in float16 (:func:`torch_dtype`):
+    the product's backend loads float32, which no one runs on a GPU for speed."""
     from service.engines.build import make_backend
 
     inner = make_backend(
@@ -183,6 +243,8 @@ def forced_backend(
     )
     forced = ForcedLength(inner)
     forced.load()
+    if backend == "transformers" and torch_dtype(spec.device) == "float16":
+        forced.inner._model = forced.inner._model.half()  # loaded on the GPU already
     return forced
 
 
