@@ -234,6 +234,35 @@ def test_the_engine_limit_sweeps_every_layout_with_every_batch_size() -> None:
     assert sweep_points(1, (8, 32), 3) == [((1, 1), 8)]
 
 
+def test_the_engine_limit_caps_malloc_arenas_before_its_replicas_start(
+    tiny_marian: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the service's backend does: without the cap each replica thread keeps an arena of
+    # its own (the limit's engine is run as the service runs its engine).
+    import ctranslate2  # type: ignore[import-untyped]
+
+    from service.engines.ct2 import usable_cores
+    from service.measure import bench_engine
+    from service.measure.bench_setup import RunSpec
+
+    order: list[str] = []
+    monkeypatch.setattr(bench_engine, "limit_malloc_arenas", lambda n: order.append(f"cap {n}"))
+    translator = ctranslate2.Translator
+    monkeypatch.setattr(
+        ctranslate2, "Translator", lambda *a, **kw: order.append("engine") or translator(*a, **kw)
+    )
+    spec = RunSpec(
+        run="engine_limit",
+        marian=str(tiny_marian),
+        bart=str(tiny_marian),
+        cache_dir=str(tmp_path),
+        articles=[],
+        threads=2,
+    )
+    bench_engine._Stage(spec, "translation", []).engine((2, 1))
+    assert order == [f"cap {usable_cores()}", "engine"]
+
+
 def test_a_run_that_did_other_work_than_the_plan_is_refused() -> None:
     plan = {"target_tokens": 300, "per_article": [{"segments": 4, "windows": 1}]}
     done = {"repeats": [{"target_tokens": 300}, {"target_tokens": 300}]}
