@@ -41,8 +41,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The suite's processes (pytest-xdist): most tests wait on the servers and workers they
+# start, so two share two cores well (279 s instead of 625 s here). TEST_WORKERS=0: one
+# process, the tests in file order.
+TEST_WORKERS ?= 2
+
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 # `models pull` asks the hub only for models missing from the cache; where it cannot reach
 # the hub it stops within seconds, saying how else to get them, and so does make.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,34 @@ def tiny_marian(model_root: Path) -> Path:
     from service.measure.devmodels import build_marian
 
     return build_marian(model_root / "tiny-marian", size="tiny")
+
+
+@dataclass(frozen=True)
+class WorkerModels:
+    """What a server or worker process started by a test runs: tiny Marian as translation
+    model, and the environment that picks its engine."""
+
+    translation: Path
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def worker_models(tiny_marian: Path, model_root: Path) -> WorkerModels:
+    """Tiny Marian on the CTranslate2 backend (the registry's default for real models), from
+    an int8 copy converted once per session: each process a test starts loads it without
+    importing torch or converting it again."""
+    from service.engines.convert import ensure_converted
+    from service.registry import Registry
+
+    cache = model_root / "ct2-cache"
+    ensure_converted(Registry([], cache).resolve(str(tiny_marian), "translation"), cache, "int8")
+    env = {
+        "PASSEUR_BACKEND": "ctranslate2",
+        "PASSEUR_COMPUTE_TYPE": "int8",
+        "PASSEUR_DEVICE": "cpu",
+        "PASSEUR_CACHE_DIR": str(cache),
+    }
+    return WorkerModels(tiny_marian, env)
 
 
 @pytest.fixture(scope="session")

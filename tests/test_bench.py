@@ -306,8 +306,10 @@ def test_runs_kept_for_context_repeat_once_and_the_report_says_so(
 
     assert [len(report["runs"][name]["repeats"]) for name in ("peer", "naive")] == [2, 1]
     assert report["config"]["context_runs"] == ["naive"]
-    assert "naive: 1 repeat(s), not 2: kept for context" in format_table(report)
-    assert "peer: " not in format_table(report)
+    # Only naive is kept for context (a line may also say a run's machine was busy: the
+    # suite runs beside other work).
+    notes = [line for line in format_table(report).splitlines() if "kept for context" in line]
+    assert notes == ["naive: 1 repeat(s), not 2: kept for context (--context-repeat)"]
 
 
 def test_cli_refuses_an_unknown_run(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT
+from conftest import ROOT, WorkerModels
 
 from service.jobs.store import JobState, JobStore, StoreOptions, open_store
 
@@ -119,7 +119,7 @@ class Cluster:
     """Processes on one store URL; every one is killed (by its pid) at the end."""
 
     url: str
-    models: Path
+    models: WorkerModels
     tmp: Path
     procs: list[Proc] = field(default_factory=list)
     _store: JobStore | None = None
@@ -138,11 +138,10 @@ class Cluster:
             "PASSEUR_HEARTBEAT_S": "0.5",
             "PASSEUR_BEAM": "1",
             "PASSEUR_THREADS": "1",
-            "PASSEUR_DEVICE": "cpu",
-            "PASSEUR_CACHE_DIR": str(self.tmp / "cache"),
             "PASSEUR_LOG_LEVEL": "INFO",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
+            **self.models.env,
         }
         return {**env, **extra}
 
@@ -162,13 +161,13 @@ class Cluster:
         return proc
 
     def worker(self, **env: str) -> Proc:
-        args = ["worker", "--store", self.url, "--translation-model", str(self.models)]
+        args = ["worker", "--store", self.url, "--translation-model", str(self.models.translation)]
         return self._spawn([*args, "--summary-mode", "none"], self.env(**env), "worker")
 
     def api(self, *, workers: int = 0) -> tuple[Proc, str]:
         port = free_port()
         args = ["serve", "--workers", str(workers), "--store", self.url, "--port", str(port)]
-        args += ["--translation-model", str(self.models), "--summary-mode", "none"]
+        args += ["--translation-model", str(self.models.translation), "--summary-mode", "none"]
         proc = self._spawn(args, self.env(), "api")
         return proc, f"http://127.0.0.1:{port}"
 
@@ -224,7 +223,7 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def make_cluster(kind: str, tmp_path: Path, models: Path) -> Iterator[Cluster]:
+def make_cluster(kind: str, tmp_path: Path, models: WorkerModels) -> Iterator[Cluster]:
     """A store of one kind (Redis: a key prefix of its own) and the processes on it."""
     prefix = ""
     if kind == "redis":
@@ -247,14 +246,16 @@ def make_cluster(kind: str, tmp_path: Path, models: Path) -> Iterator[Cluster]:
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def cluster(request: pytest.FixtureRequest, tmp_path: Path, tiny_marian: Path) -> Iterator[Cluster]:
-    with make_cluster(request.param, tmp_path, tiny_marian) as c:
+def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, worker_models: WorkerModels
+) -> Iterator[Cluster]:
+    with make_cluster(request.param, tmp_path, worker_models) as c:
         yield c
 
 
 @pytest.fixture
-def redis_cluster(tmp_path: Path, tiny_marian: Path) -> Iterator[Cluster]:
-    with make_cluster("redis", tmp_path, tiny_marian) as c:
+def redis_cluster(tmp_path: Path, worker_models: WorkerModels) -> Iterator[Cluster]:
+    with make_cluster("redis", tmp_path, worker_models) as c:
         yield c
 
 
@@ -376,7 +377,7 @@ def test_poison_job_is_dead_after_three_deliveries(cluster: Cluster) -> None:
     assert exits.count(POISON_EXIT) == 3
 
 
-def test_redis_restart_loses_no_accepted_job(tmp_path: Path, tiny_marian: Path) -> None:
+def test_redis_restart_loses_no_accepted_job(tmp_path: Path, worker_models: WorkerModels) -> None:
     """kill -9 redis-server during 50 submissions per second, start it again: every job
     that got a 202 exists and ends."""
     binary = shutil.which("redis-server")
@@ -398,7 +399,7 @@ def test_redis_restart_loses_no_accepted_job(tmp_path: Path, tiny_marian: Path) 
 
     server = start()
     try:
-        c = Cluster(f"redis://127.0.0.1:{port}/0", tiny_marian, tmp_path / "restart")
+        c = Cluster(f"redis://127.0.0.1:{port}/0", worker_models, tmp_path / "restart")
         c.tmp.mkdir()
         try:
             _restart_under_load(c, server, start)
@@ -441,11 +442,13 @@ def _restart_under_load(c: Cluster, server: subprocess.Popen[bytes], start) -> N
             os.kill(restarted.pid, signal.SIGKILL)
 
 
-def test_sqlite_kill_9_everything_during_submissions(tmp_path: Path, tiny_marian: Path) -> None:
+def test_sqlite_kill_9_everything_during_submissions(
+    tmp_path: Path, worker_models: WorkerModels
+) -> None:
     """kill -9 the API and its worker during submissions: the file is intact and every
     job that got a 202 is in it."""
     db = tmp_path / "jobs.db"
-    c = Cluster(f"sqlite:///{db}", tiny_marian, tmp_path)
+    c = Cluster(f"sqlite:///{db}", worker_models, tmp_path)
     try:
         api, base = c.api(workers=1)
         wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200, 90, "a ready worker")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, WorkerModels
 
 from service.articles import sources_cover_text
 
@@ -26,15 +26,17 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(tiny_marian: Path, db: Path, port: int, **env_extra: str) -> Iterator[subprocess.Popen]:
+def serve(
+    models: WorkerModels, db: Path, port: int, **env_extra: str
+) -> Iterator[subprocess.Popen]:
     env = {
         **os.environ,
-        "PASSEUR_CACHE_DIR": str(db.parent / "cache"),
         "PASSEUR_LEASE_S": "3",
         "PASSEUR_HEARTBEAT_S": "0.5",
         "PASSEUR_BEAM": "1",
         "PASSEUR_THREADS": "1",
         "PASSEUR_LOG_LEVEL": "WARNING",
+        **models.env,
         **env_extra,
     }
     cmd = [
@@ -47,7 +49,7 @@ def serve(tiny_marian: Path, db: Path, port: int, **env_extra: str) -> Iterator[
         "--store",
         f"sqlite:///{db}",
         "--translation-model",
-        str(tiny_marian),
+        str(models.translation),
         "--summary-mode",
         "none",
     ]
@@ -117,11 +119,11 @@ def _wait(predicate, timeout: float, what: str):
 
 
 def test_serve_answers_jobs_and_readyz_follows_the_models(
-    tiny_marian: Path, tmp_path: Path
+    worker_models: WorkerModels, tmp_path: Path
 ) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with serve(tiny_marian, tmp_path / "jobs.db", port) as proc:
+    with serve(worker_models, tmp_path / "jobs.db", port) as proc:
         # The workers start before the API; held stopped from their first milliseconds,
         # they cannot load their models, so the answer below does not hang on timing.
         workers = _workers(proc)
@@ -166,10 +168,12 @@ def _job_succeeds(base: str, text: str, timeout: float) -> dict:
     )
 
 
-def test_a_worker_that_dies_is_restarted_and_jobs_go_on(tiny_marian: Path, tmp_path: Path) -> None:
+def test_a_worker_that_dies_is_restarted_and_jobs_go_on(
+    worker_models: WorkerModels, tmp_path: Path
+) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with serve(tiny_marian, tmp_path / "jobs.db", port) as proc:
+    with serve(worker_models, tmp_path / "jobs.db", port) as proc:
         _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
         workers = _workers(proc)
         # The general worker (niced) is the only one that runs jobs posted to /v1/jobs.
@@ -186,10 +190,12 @@ def test_a_worker_that_dies_is_restarted_and_jobs_go_on(tiny_marian: Path, tmp_p
         assert job["result"]["sentences"][0]["source"] == text
 
 
-def test_workers_exit_when_the_server_is_killed_alone(tiny_marian: Path, tmp_path: Path) -> None:
+def test_workers_exit_when_the_server_is_killed_alone(
+    worker_models: WorkerModels, tmp_path: Path
+) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with serve(tiny_marian, tmp_path / "jobs.db", port) as proc:
+    with serve(worker_models, tmp_path / "jobs.db", port) as proc:
         _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
         workers = [_identity(pid) for pid in _workers(proc)]
         assert all(_running(w) for w in workers)
@@ -202,12 +208,12 @@ def test_workers_exit_when_the_server_is_killed_alone(tiny_marian: Path, tmp_pat
         assert not left, f"worker processes {left} outlived their server by 15 s"
 
 
-def test_kill_9_mid_job_loses_nothing(tiny_marian: Path, tmp_path: Path) -> None:
+def test_kill_9_mid_job_loses_nothing(worker_models: WorkerModels, tmp_path: Path) -> None:
     db = tmp_path / "jobs.db"
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     text = " ".join((SAMPLES / "sncf-trafic.txt").read_text(encoding="utf-8").split()[:120])
-    with serve(tiny_marian, db, port) as first:
+    with serve(worker_models, db, port) as first:
         _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
         ids = [httpx.post(f"{base}/v1/jobs", json={"text": text}).json()["id"] for _ in range(8)]
         _wait(
@@ -219,7 +225,7 @@ def test_kill_9_mid_job_loses_nothing(tiny_marian: Path, tmp_path: Path) -> None
         first.wait(10)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with serve(tiny_marian, db, port):
+    with serve(worker_models, db, port):
         _wait(
             lambda: all(
                 httpx.get(f"{base}/v1/jobs/{i}").json()["state"] in ("succeeded", "failed", "dead")
@@ -249,7 +255,7 @@ def _exists(process: tuple[int, str]) -> bool:
 
 
 def test_sigterm_stops_workers_within_the_grace_and_no_job_is_lost_or_run_twice(
-    tiny_marian: Path, tmp_path: Path
+    worker_models: WorkerModels, tmp_path: Path
 ) -> None:
     """SIGTERM during work: the server exits 0 within the grace period, after its workers
     finished or handed back their jobs and were reaped (none left running, none a zombie);
@@ -263,13 +269,15 @@ def test_sigterm_stops_workers_within_the_grace_and_no_job_is_lost_or_run_twice(
         # handed back) well within the grace, whatever the machine's load.
         "PASSEUR_CLAIM_LIMIT": "1",
     }
-    text = " ".join((SAMPLES / "sncf-trafic.txt").read_text(encoding="utf-8").split()[:40])
+    # A whole article a job, eight of them: on CTranslate2 a 40-word job ends before a poll
+    # can see it running.
+    text = (SAMPLES / "sncf-trafic.txt").read_text(encoding="utf-8")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with serve(tiny_marian, db, port, **timing) as first:
+    with serve(worker_models, db, port, **timing) as first:
         _wait(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
         workers = [_identity(pid) for pid in _workers(first)]
-        ids = [httpx.post(f"{base}/v1/jobs", json={"text": text}).json()["id"] for _ in range(6)]
+        ids = [httpx.post(f"{base}/v1/jobs", json={"text": text}).json()["id"] for _ in range(8)]
         _wait(
             lambda: any(httpx.get(f"{base}/v1/jobs/{i}").json()["state"] == "running" for i in ids),
             30,
@@ -289,7 +297,7 @@ def test_sigterm_stops_workers_within_the_grace_and_no_job_is_lost_or_run_twice(
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with serve(tiny_marian, db, port, **timing):
+    with serve(worker_models, db, port, **timing):
         restarted = time.monotonic()
         _wait(
             lambda: all(
