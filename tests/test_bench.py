@@ -289,6 +289,26 @@ def test_the_service_work_comes_from_each_job_result() -> None:
         _work_of(silent)
 
 
+def test_a_baseline_sweep_whose_fastest_budget_is_at_an_end_goes_on_past_it() -> None:
+    import math
+
+    from service.measure.bench_baseline import MAX_BUDGET_FACTOR, MIN_BUDGET, swept_best
+
+    def cost(optimum: int):  # fastest at optimum, slower the further away
+        return lambda budget: abs(math.log2(budget / optimum))
+
+    best, times = swept_best((1024, 2048, 4096), cost(256))  # below the range: halved
+    assert best == 256 and sorted(times) == [128, 256, 512, 1024, 2048, 4096]
+    best, times = swept_best((1024, 2048), cost(1 << 20))  # above: doubled, to the bound
+    assert best == 2048 * MAX_BUDGET_FACTOR and sorted(times) == [1024, 2048, 4096, 8192]
+    best, times = swept_best((1024, 2048, 4096), cost(2048))  # inside: nothing more tried
+    assert best == 2048 and sorted(times) == [1024, 2048, 4096]
+    best, times = swept_best((1024, 2048), cost(16))  # never below MIN_BUDGET
+    assert best == MIN_BUDGET and min(times) == MIN_BUDGET
+    best, times = swept_best((2048, 8192), cost(256), extend=False)  # --quick: as given
+    assert best == 2048 and sorted(times) == [2048, 8192]
+
+
 def test_a_run_that_does_not_say_what_it_decoded_is_an_error() -> None:
     counted = {"wall_s": 2.0, "latencies_s": [1.0, 2.0], "target_tokens": 300}
     assert summarise_run({"repeats": [counted]}, 2)["target_tokens_per_s"] == 150
