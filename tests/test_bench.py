@@ -263,6 +263,40 @@ def test_the_engine_limit_caps_malloc_arenas_before_its_replicas_start(
     assert order == [f"cap {usable_cores()}", "engine"]
 
 
+def test_the_engine_limit_goes_on_past_its_largest_batch_size_while_faster(
+    tiny_marian: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import math
+    from types import SimpleNamespace
+
+    from service.measure import bench_engine
+    from service.measure.bench_setup import RunSpec
+
+    spec = RunSpec(
+        run="engine_limit",
+        marian=str(tiny_marian),
+        bart=str(tiny_marian),
+        cache_dir=str(tmp_path),
+        articles=[],
+        threads=2,
+    )
+    stage = bench_engine._Stage(spec, "translation", [("mot", 10)] * 745)
+    clock = [0.0]
+
+    def decode(items, stats, layout, size) -> None:  # fastest in batches of 256, on 2x1
+        per_row = 1 + abs(math.log2(min(size, 373) / 256))
+        clock[0] += len(items) * per_row * (1 if layout == (2, 1) else 2)
+
+    monkeypatch.setattr(stage, "decode", decode)
+    monkeypatch.setattr(bench_engine, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    times = stage.sweep()
+    assert (stage.layout, stage.batch_size) == ((2, 1), 256)
+    # 128, the largest size of the grid, was the fastest there: 256 and 512 tried after it
+    # (512 is a replica's whole share, 373 rows), on the best layout only.
+    assert {"2x1 batch 256", "2x1 batch 512"} <= set(times)
+    assert not any(key.startswith("1x2 batch 256") for key in times)
+
+
 def test_a_run_that_did_other_work_than_the_plan_is_refused() -> None:
     plan = {"target_tokens": 300, "per_article": [{"segments": 4, "windows": 1}]}
     done = {"repeats": [{"target_tokens": 300}, {"target_tokens": 300}]}
@@ -289,23 +323,33 @@ def test_the_service_work_comes_from_each_job_result() -> None:
         _work_of(silent)
 
 
-def test_a_baseline_sweep_whose_fastest_budget_is_at_an_end_goes_on_past_it() -> None:
+def test_a_sweep_whose_fastest_point_is_at_an_end_goes_on_past_it() -> None:
     import math
 
-    from service.measure.bench_baseline import MAX_BUDGET_FACTOR, MIN_BUDGET, swept_best
+    from service.measure.bench_support import swept_best
+
+    tried: list[int] = []
 
     def cost(optimum: int):  # fastest at optimum, slower the further away
-        return lambda budget: abs(math.log2(budget / optimum))
+        def time_of(value: int) -> float:
+            tried.append(value)
+            return abs(math.log2(value / optimum))
 
-    best, times = swept_best((1024, 2048, 4096), cost(256))  # below the range: halved
+        return time_of
+
+    bounds = {"low": 128, "high": 8192}
+    best, times = swept_best((1024, 2048, 4096), cost(256), **bounds)  # below: halved
     assert best == 256 and sorted(times) == [128, 256, 512, 1024, 2048, 4096]
-    best, times = swept_best((1024, 2048), cost(1 << 20))  # above: doubled, to the bound
-    assert best == 2048 * MAX_BUDGET_FACTOR and sorted(times) == [1024, 2048, 4096, 8192]
-    best, times = swept_best((1024, 2048, 4096), cost(2048))  # inside: nothing more tried
+    best, times = swept_best((1024, 2048), cost(1 << 20), **bounds)  # above: doubled
+    assert best == 8192 and sorted(times) == [1024, 2048, 4096, 8192]
+    best, times = swept_best((1024, 2048, 4096), cost(2048), **bounds)  # inside: no more
     assert best == 2048 and sorted(times) == [1024, 2048, 4096]
-    best, times = swept_best((1024, 2048), cost(16))  # never below MIN_BUDGET
-    assert best == MIN_BUDGET and min(times) == MIN_BUDGET
-    best, times = swept_best((2048, 8192), cost(256), extend=False)  # --quick: as given
+    best, times = swept_best((1024, 2048), cost(16), **bounds)  # never below low
+    assert best == 128 and min(times) == 128
+    tried.clear()  # times already taken are not taken again
+    best, times = swept_best((8, 16), cost(64), low=1, high=100, known={8: 3.0, 16: 2.0})
+    assert best == 64 and tried == [32, 64] and sorted(times) == [8, 16, 32, 64]
+    best, times = swept_best((2048, 8192), cost(256), low=2048, high=8192)  # --quick
     assert best == 2048 and sorted(times) == [2048, 8192]
 
 

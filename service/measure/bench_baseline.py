@@ -12,7 +12,8 @@ segments the service translates and the summary windows it summarises, token for
 - The budget is swept on a sample of each stage before the timed repeats, and the fastest
   kept (``budget_sweep`` in the record: seconds per target token for each budget tried).
   A fastest budget at an end of the range tried is no optimum: the sweep goes on past
-  that end, halving or doubling, while each new budget is faster (:func:`swept_best`).
+  that end, halving or doubling, while each new budget is faster
+  (:func:`service.measure.bench_support.swept_best`).
 
 Tokenising, generating and detokenising are timed; segmenting and planning windows (ours,
 a few ms an article) are not, which favours the baseline.
@@ -38,7 +39,7 @@ from service.measure.bench_setup import (
     forced_backend,
     repeat_timed,
 )
-from service.measure.bench_support import ForcedLength
+from service.measure.bench_support import ForcedLength, swept_best
 
 __all__ = [
     "BUDGETS",
@@ -49,7 +50,6 @@ __all__ = [
     "run_baseline_int8",
     "sweep_budgets",
     "sweep_rows",
-    "swept_best",
 ]
 
 log = logging.getLogger("passeur.bench")
@@ -82,33 +82,6 @@ def sweep_budgets(device: str, short: bool) -> tuple[int, ...]:
     if device == "cuda":
         return GPU_SHORT_BUDGETS if short else GPU_BUDGETS
     return SHORT_BUDGETS if short else BUDGETS
-
-
-def swept_best(
-    budgets: Sequence[int], time_of: Callable[[int], float], *, extend: bool = True
-) -> tuple[int, dict[int, float]]:
-    """The fastest of ``budgets`` by ``time_of`` (milliseconds per target token), and the
-    time of every budget tried.
-
-    With ``extend``, a fastest budget at an end of the range is not taken as it is: the
-    sweep tries half of it (or double), and again, while the new budget is the fastest,
-    within :data:`MIN_BUDGET` and :data:`MAX_BUDGET_FACTOR` times the largest given. On
-    2026-12-02 ``baseline-int8`` translated fastest at 1,024 tokens, the smallest tried (6.7
-    ms a target token, 8.8 at 2,048); timed after the run, 512 and 256 were not faster (6.4
-    and 7.4, 9.1 and 10.5 ms, against 6.4 and 6.0 for 1,024, two rounds).
-    """
-    times = {budget: time_of(budget) for budget in budgets}
-    high = max(budgets) * MAX_BUDGET_FACTOR
-    while extend:
-        best = min(times, key=lambda b: times[b])
-        if best == min(times) and best // 2 >= MIN_BUDGET:
-            nearer = best // 2
-        elif best == max(times) and best * 2 <= high:
-            nearer = best * 2
-        else:
-            break
-        times[nearer] = time_of(nearer)
-    return min(times, key=lambda b: times[b]), times
 
 
 def sweep_rows(device: str) -> dict[str, int]:
@@ -212,10 +185,14 @@ def _run(spec: RunSpec, quantise: bool) -> dict[str, Any]:
             continue
         sample = _sample(items, rows[task])
         time_of = functools.partial(timed, backend, sample, options)
+        budgets = sweep_budgets(spec.device, spec.short_sweep)
         # --quick keeps its two points: a smoke check, no figure rests on its sweep.
-        best[task], times = swept_best(
-            sweep_budgets(spec.device, spec.short_sweep), time_of, extend=not spec.short_sweep
+        low, high = (
+            (min(budgets), max(budgets))
+            if spec.short_sweep
+            else (MIN_BUDGET, max(budgets) * MAX_BUDGET_FACTOR)
         )
+        best[task], times = swept_best(budgets, time_of, low=low, high=high)
         sweep[task] = {str(budget): ms for budget, ms in sorted(times.items())}
         log.info("%s %s: budget %d (ms per target token: %s)", spec.run, task, best[task], sweep)
 
