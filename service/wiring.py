@@ -291,6 +291,7 @@ def run_worker(settings: Settings, wrap: Wrap | None = None) -> int:
         loading = False
         worker.run(stop)
     finally:
+        worker.stop_keeper()  # stopped while loading, run() did not stop it
         store.close()
     return 0
 

@@ -244,3 +244,31 @@ def test_interactive_only_worker_leaves_batch_jobs_queued(store, settings) -> No
     assert store.get(urgent.id).state == JobState.SUCCEEDED
     assert store.get(batch.id).state == JobState.QUEUED and store.get(batch.id).deliveries == 0
     assert all(kw.get("interactive_only") for kw in claims)
+
+
+def test_run_returns_only_once_its_keeper_thread_has_stopped(
+    store, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is closed as soon as run() returns: a keeper thread still writing a
+    heartbeat then crashed the worker (SIGSEGV inside SQLite, on SIGTERM)."""
+    in_heartbeat = threading.Event()
+    heartbeat = store.heartbeat
+
+    def slow_heartbeat(name, info) -> None:
+        if threading.current_thread().name.startswith("keeper-"):
+            in_heartbeat.set()
+            time.sleep(0.5)
+            in_heartbeat.clear()
+        heartbeat(name, info)
+
+    monkeypatch.setattr(store, "heartbeat", slow_heartbeat)
+    worker = _worker(store, settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    assert in_heartbeat.wait(5)  # the keeper is inside a heartbeat
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert not in_heartbeat.is_set()
+    assert not [t for t in threading.enumerate() if t.name == f"keeper-{worker.name}"]

@@ -28,6 +28,7 @@ from service.settings import DEFAULT_SOURCE_LANG
 log = logging.getLogger(__name__)
 
 PURGE_EVERY_S = 60.0  # how often a worker forgets results past their retention
+KEEPER_JOIN_S = 15.0  # longest wait for the keeper thread (a store call: 10 s busy timeout)
 
 
 class StopJob(Exception):
@@ -119,6 +120,7 @@ class Worker:
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
         self._keeper_stop = threading.Event()
+        self._keeper: threading.Thread | None = None
 
     # -- life cycle -------------------------------------------------------------
 
@@ -155,7 +157,7 @@ class Worker:
                     leases = suspects[:1]
                 self.execute(leases)
         finally:
-            self._keeper_stop.set()
+            self.stop_keeper()
             self._heartbeat(ready=False)
 
     # -- jobs -------------------------------------------------------------------
@@ -277,7 +279,19 @@ class Worker:
     # -- keeper: leases and heartbeats ------------------------------------------
 
     def _start_keeper(self) -> None:
-        threading.Thread(target=self._keep, name=f"keeper-{self.name}", daemon=True).start()
+        self._keeper = threading.Thread(target=self._keep, name=f"keeper-{self.name}", daemon=True)
+        self._keeper.start()
+
+    def stop_keeper(self) -> None:
+        """Stop the keeper thread and wait for it: the store is closed once :meth:`run`
+        returns, and closing SQLite connections while the keeper writes a heartbeat on one
+        crashed the process (SIGSEGV on SIGTERM, seen in the fault suite)."""
+        self._keeper_stop.set()
+        if self._keeper is not None and self._keeper is not threading.current_thread():
+            # A store call blocks for its busy timeout at most; then the thread is left.
+            self._keeper.join(KEEPER_JOIN_S)
+            if self._keeper.is_alive():
+                log.warning("worker %s: the keeper thread did not stop in time", self.name)
 
     def _keep(self) -> None:
         renew_every = max(0.2, self.store.options.lease_s / 3)
