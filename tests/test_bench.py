@@ -234,6 +234,20 @@ def test_the_engine_limit_sweeps_every_layout_with_every_batch_size() -> None:
     assert sweep_points(1, (8, 32), 3) == [((1, 1), 8)]
 
 
+def _limit_spec(tiny_marian: Path, tmp_path: Path):
+    """An engine-limit run's spec on tiny Marian, no articles, 2 threads."""
+    from service.measure.bench_setup import RunSpec
+
+    return RunSpec(
+        run="engine_limit",
+        marian=str(tiny_marian),
+        bart=str(tiny_marian),
+        cache_dir=str(tmp_path),
+        articles=[],
+        threads=2,
+    )
+
+
 def test_the_engine_limit_caps_malloc_arenas_before_its_replicas_start(
     tiny_marian: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,7 +257,6 @@ def test_the_engine_limit_caps_malloc_arenas_before_its_replicas_start(
 
     from service.engines.ct2 import usable_cores
     from service.measure import bench_engine
-    from service.measure.bench_setup import RunSpec
 
     order: list[str] = []
     monkeypatch.setattr(bench_engine, "limit_malloc_arenas", lambda n: order.append(f"cap {n}"))
@@ -251,14 +264,7 @@ def test_the_engine_limit_caps_malloc_arenas_before_its_replicas_start(
     monkeypatch.setattr(
         ctranslate2, "Translator", lambda *a, **kw: order.append("engine") or translator(*a, **kw)
     )
-    spec = RunSpec(
-        run="engine_limit",
-        marian=str(tiny_marian),
-        bart=str(tiny_marian),
-        cache_dir=str(tmp_path),
-        articles=[],
-        threads=2,
-    )
+    spec = _limit_spec(tiny_marian, tmp_path)
     bench_engine._Stage(spec, "translation", []).engine((2, 1))
     assert order == [f"cap {usable_cores()}", "engine"]
 
@@ -270,16 +276,8 @@ def test_the_engine_limit_goes_on_past_its_largest_batch_size_while_faster(
     from types import SimpleNamespace
 
     from service.measure import bench_engine
-    from service.measure.bench_setup import RunSpec
 
-    spec = RunSpec(
-        run="engine_limit",
-        marian=str(tiny_marian),
-        bart=str(tiny_marian),
-        cache_dir=str(tmp_path),
-        articles=[],
-        threads=2,
-    )
+    spec = _limit_spec(tiny_marian, tmp_path)
     stage = bench_engine._Stage(spec, "translation", [("mot", 10)] * 745)
     clock = [0.0]
 
