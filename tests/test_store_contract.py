@@ -657,6 +657,25 @@ def test_sqlite_file_of_schema_1_is_migrated_with_its_jobs(tmp_path: Path) -> No
     assert sqlite3.connect(tmp_path / "jobs.db").execute("PRAGMA user_version").fetchone()[0] == 2
 
 
+def test_a_sqlite_file_locked_past_the_busy_timeout_refuses_with_503(tmp_path: Path) -> None:
+    """Another writer holding the lock is overload, not a crash: StoreUnavailable (503
+    store_unavailable, as Redis answers), not sqlite3's 'database is locked' as a 500."""
+    from service.jobs.store.base import StoreUnavailable
+
+    store = SQLiteJobStore(tmp_path / "jobs.db", busy_timeout_s=0.2)
+    holder = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable, match="stayed locked by other writers") as refused:
+            store.submit({"n": 1})
+        assert refused.value.http_status == 503 and refused.value.code == "store_unavailable"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.submit({"n": 1})[1]  # the lock given back, the write goes through
+    store.close()
+
+
 def test_sqlite_stores_on_one_file_share_jobs(tmp_path: Path, clock: FakeClock) -> None:
     api = SQLiteJobStore(tmp_path / "jobs.db", OPTIONS, clock=clock)
     worker = SQLiteJobStore(tmp_path / "jobs.db", OPTIONS, clock=clock)

@@ -110,8 +110,9 @@ _STATUS_NOTES = {
     "document_too_deep (with limit and line)",
     429: "rate_limited (the key's submissions per minute) or tenant_queue_full (its queued "
     "jobs): retry after Retry-After",
-    503: "queue_full, overloaded (/v1/translate would wait past its timeout) or "
-    "shutting_down: retry after Retry-After",
+    503: "queue_full, overloaded (/v1/translate would wait past its timeout), "
+    "store_unavailable (the job store did not take the write in time: retry in a few "
+    "seconds) or shutting_down: retry after Retry-After",
     504: "timeout: not finished in time; the job goes on: poll the job_id in the error",
 }
 

@@ -135,6 +135,14 @@ class QueueFull(PasseurError):
     http_status = 503
 
 
+class StoreUnavailable(PasseurError):
+    """The store did not take a write in time: Redis did not confirm it (down, or the AOF
+    not on disk in time), or the SQLite file stayed locked past its busy timeout (503)."""
+
+    code = "store_unavailable"
+    http_status = 503
+
+
 class TenantQueueFull(PasseurError):
     """The tenant holds ``max_queued_per_tenant`` queued jobs: that client must wait (429)."""
 

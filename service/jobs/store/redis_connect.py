@@ -11,18 +11,12 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from service.errors import ConfigError, PasseurError
+from service.errors import ConfigError
+from service.jobs.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 RECONNECT = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=12)  # rides out ~20 s
-
-
-class StoreUnavailable(PasseurError):
-    """Redis did not confirm a write (down, or the AOF not on disk in time)."""
-
-    code = "store_unavailable"
-    http_status = 503
 
 
 def connect(url: str) -> Any:

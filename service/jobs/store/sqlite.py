@@ -31,6 +31,7 @@ from service.jobs.store.base import (
     Priority,
     QueueBounds,
     StoreOptions,
+    StoreUnavailable,
     wall_clock,
 )
 from service.jobs.store.sqlite_schema import FROM_V1, SCHEMA, SCHEMA_VERSION
@@ -137,7 +138,17 @@ class SQLiteJobStore:
         """One write transaction; takes the write lock up front so reads inside it are
         what gets updated (no lost updates between processes)."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            # Another connection held the write lock past the busy timeout: the store is
+            # overloaded, not broken (503, as when Redis does not confirm a write).
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise StoreUnavailable(
+                f"job store {self.path} stayed locked by other writers for "
+                f"{self._busy_timeout_s:g} s; try again"
+            ) from exc
         try:
             yield db
         except BaseException:
