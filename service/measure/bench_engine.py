@@ -274,12 +274,13 @@ class _Stage:
             # replica's share of the rows (larger sizes decode the same batches).
             layout = self.layout
             share = max(1, -(-len(self.items) // layout[0]))
+            known = {size: ms for (lay, size), ms in timed.items() if lay == layout}
             self.batch_size, _ = swept_best(
-                [size for lay, size in timed if lay == layout],
+                list(known),
                 lambda size: point_ms(layout, size),
                 low=1,
                 high=2 * share - 1,
-                known={size: ms for (lay, size), ms in timed.items() if lay == layout},
+                known=known,
             )
         log.info(
             "engine_limit %s: %dx%d threads, max_batch_size %d (ms per target token: %s)",
